@@ -1,0 +1,104 @@
+// The validated, immutable configuration: built once at start-up from the JSON file (--config)
+// and the command-line flags (which override the file), then shared read-only by every worker.
+// One schema for both sources; see config::load().
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ringway::config {
+
+// A resolved socket address with its text form.
+struct Address {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string host;   // as written ("127.0.0.1", "::1", "localhost")
+  uint16_t port = 0;
+};
+
+// One upstream URL of a route, e.g. http://127.0.0.1:8001/v1
+struct Target {
+  Address address;
+  std::string authority;  // "host:port" as written in the URL (port omitted if it was omitted)
+  std::string base_path;  // URL path without trailing '/', "" when the URL has none
+};
+
+struct HeaderMatch {
+  std::string name;   // case-insensitive
+  std::string value;  // exact match
+};
+
+struct NameValue {
+  std::string name;
+  std::string value;
+};
+
+struct Route {
+  std::string prefix;                 // path prefix; longest match wins
+  std::vector<std::string> hosts;     // empty: any host; else exact, case-insensitive (port ignored)
+  std::vector<std::string> methods;   // empty: any method; else exact method names
+  std::vector<HeaderMatch> headers;   // all must match
+  std::vector<Target> targets;        // balanced round-robin
+  uint64_t max_body_size = 0;         // 0: the global max_body_size
+  // Later issues add per-route auth, rate limits, aggregation here.
+};
+
+struct Config {
+  unsigned threads = 0;                       // 0: online CPUs
+  std::vector<Address> listen;                // default 0.0.0.0:8080
+  bool has_admin = false;
+  Address admin_listen;
+  std::vector<Route> routes;
+  std::vector<NameValue> add_headers;         // --add-header NAME:VALUE
+  bool preserve_host = false;
+
+  // Limits on what a client controls.
+  uint64_t max_body_size = 64ull << 20;       // 413 above it (per route overridable)
+  uint32_t max_request_line = 8 * 1024;       // 414
+  uint32_t max_head_bytes = 16 * 1024;        // 431
+  uint16_t max_header_count = 100;            // 431
+  uint32_t max_connections = 65536;           // per worker; accepts beyond it are closed
+
+  // Timeouts in milliseconds.
+  uint32_t client_header_timeout_ms = 10'000;    // whole head must arrive (slowloris)
+  uint32_t client_keepalive_timeout_ms = 60'000; // idle client connection between requests
+  uint32_t body_timeout_ms = 30'000;             // no body progress in either direction
+  uint32_t upstream_connect_timeout_ms = 5'000;
+  uint32_t upstream_response_timeout_ms = 60'000;  // request sent -> response head: 504
+  uint32_t upstream_idle_timeout_ms = 4'000;       // pooled idle upstream conn (below common 5 s)
+  uint32_t drain_timeout_ms = 10'000;
+
+  uint32_t upstream_keepalive = 64;          // idle pooled conns per target per worker; 0: no reuse
+
+  std::string access_log = "-";              // path, "-" (stdout) or "off"
+  bool demo = false;
+  bool test_only = false;                    // -t: validate and exit
+  bool sqpoll = false;                       // opt-in, costs a core
+};
+
+// Result of loading: either a config or a human-readable error ("--route: ...").
+struct LoadResult {
+  bool ok = false;
+  Config config;
+  std::string error;
+  bool exit_now = false;   // --help / --version printed: exit 0
+};
+
+// Parses argv (and the --config file it names, flags overriding the file) and validates it.
+// Prints --help/--version text to stdout itself.
+LoadResult load(int argc, char** argv);
+
+// Parses a JSON config document into cfg (used by load(); exposed for tests).
+bool apply_json(const std::string& json_text, Config& cfg, std::string& error);
+
+// Parses "http://host:port/path" into a Target (resolving host). False with error on bad input.
+bool parse_target_url(const std::string& url, Target& out, std::string& error);
+
+// Parses "HOST:PORT" / "[v6]:PORT" / ":PORT" into an Address.
+bool parse_host_port(const std::string& text, Address& out, std::string& error);
+
+}  // namespace ringway::config

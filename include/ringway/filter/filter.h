@@ -1,0 +1,82 @@
+// The filter contract: code that looks at a routed request before anything is forwarded and may
+// answer it locally (401, 403, 429, ...). A FilterFactory is built once from the config and is
+// immutable; it creates one Filter per worker, so a filter's mutable state is per-core and needs
+// no lock. Filters run synchronously on the worker's thread, in chain order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "ringway/http/head_writer.h"
+#include "ringway/http/request.h"
+#include "ringway/route/router.h"
+
+namespace ringway::filter {
+
+enum class Verdict : uint8_t {
+  kContinue,  // this filter is satisfied: run the next one, then forward the request
+  kRespond,   // stop here: send ctx.reply to the client; nothing reaches the upstream
+};
+
+// A gateway-made reply, sent as RFC 9457 problem+json.
+struct LocalReply {
+  uint16_t status = 0;
+  std::string_view detail;          // must outlive the exchange: static text or ctx.scratch
+  static constexpr uint8_t kMaxHeaders = 4;
+  http::Header headers[kMaxHeaders];  // e.g. Retry-After, WWW-Authenticate
+  uint8_t header_count = 0;
+};
+
+struct RequestContext {
+  const http::Request& request;
+  const route::Match& match;
+  std::string_view client_ip;     // text form of the client address
+  uint64_t now_ns = 0;            // CLOCK_MONOTONIC
+  http::HeaderEdits& edits;       // changes to the forwarded request head
+  LocalReply reply;               // filled by a filter that returns kRespond
+
+  // Fields added to the client's response when the request is forwarded (e.g. RateLimit).
+  static constexpr uint8_t kMaxResponseHeaders = 4;
+  http::Header response_headers[kMaxResponseHeaders];
+  uint8_t response_header_count = 0;
+
+  // Storage for text a filter formats (header values, details). Lives as long as the context.
+  char scratch[512];
+  uint16_t scratch_used = 0;
+  // Copies s into scratch; returns the view, or "" if it does not fit.
+  std::string_view keep(std::string_view s);
+};
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  // Called once per request, after routing and before any byte is sent upstream.
+  virtual Verdict on_request(RequestContext& ctx) = 0;
+};
+
+class FilterFactory {
+ public:
+  virtual ~FilterFactory() = default;
+  // One instance per worker; worker_index in [0, worker_count).
+  virtual std::unique_ptr<Filter> create(unsigned worker_index, unsigned worker_count) const = 0;
+};
+
+// A worker's filters in order; on_request runs them until one answers.
+class Chain {
+ public:
+  void add(std::unique_ptr<Filter> f) { filters_.push_back(std::move(f)); }
+  bool empty() const { return filters_.empty(); }
+  Verdict on_request(RequestContext& ctx) {
+    for (auto& f : filters_) {
+      if (f->on_request(ctx) == Verdict::kRespond) return Verdict::kRespond;
+    }
+    return Verdict::kContinue;
+  }
+
+ private:
+  std::vector<std::unique_ptr<Filter>> filters_;
+};
+
+}  // namespace ringway::filter

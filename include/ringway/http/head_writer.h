@@ -1,0 +1,74 @@
+// Serializes heads from parsed fields ("rebuild, never relay raw header bytes"): the request head
+// sent upstream and the response head sent downstream, plus gateway-made problem+json replies.
+// Pure functions writing into caller-owned buffers; no allocation. Any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "ringway/http/request.h"
+#include "ringway/http/response.h"
+
+namespace ringway::http {
+
+// Edits a filter chain asks for on the forwarded request (e.g. X-Consumer, claim headers).
+// Removals apply to the client's fields; additions are written after the client's fields and
+// before --add-header fields.
+struct HeaderEdits {
+  static constexpr uint8_t kMax = 16;
+  std::string_view remove[kMax];
+  uint8_t remove_count = 0;
+  Header add[kMax];
+  uint8_t add_count = 0;
+  bool push_remove(std::string_view name) {
+    if (remove_count == kMax) return false;
+    remove[remove_count++] = name;
+    return true;
+  }
+  bool push_add(std::string_view name, std::string_view value) {
+    if (add_count == kMax) return false;
+    add[add_count++] = Header{name, value};
+    return true;
+  }
+};
+
+struct UpstreamHeadParams {
+  std::string_view base_path;        // upstream URL path without trailing '/' ("" for none)
+  std::string_view path_remainder;   // request path after the route prefix ("" or starts with '/')
+  std::string_view authority;        // upstream "host[:port]", used for Host unless preserve_host
+  bool preserve_host = false;
+  std::string_view client_addr;      // client IP text, appended to X-Forwarded-For
+  std::string_view proto = "http";   // X-Forwarded-Proto
+  const HeaderEdits* edits = nullptr;
+  std::span<const Header> add_headers;  // --add-header: last, replacing client fields of that name
+};
+
+// Writes the upstream request head: request line with the rewritten path and the byte-exact query,
+// the client's fields minus hop-by-hop ones (Connection and what it names, Keep-Alive,
+// Proxy-Connection, TE, Trailer, Upgrade), minus Host, Expect and the client's framing fields,
+// then Host, exactly one framing field (Content-Length or Transfer-Encoding: chunked), the
+// X-Forwarded-* fields, filter edits and add_headers. Returns bytes written, 0 if cap is too small.
+size_t write_upstream_head(char* out, size_t cap, const Request& req, const UpstreamHeadParams& p);
+
+struct DownstreamHeadParams {
+  bool close = false;                   // add "Connection: close"
+  std::span<const Header> add_headers;  // gateway response fields (e.g. rate-limit), appended
+};
+
+// Writes the response head for the client: status line, the upstream's fields minus hop-by-hop
+// ones, the upstream's framing field unchanged, then Connection: close if asked. 0 if too small.
+size_t write_downstream_head(char* out, size_t cap, const Response& resp,
+                             const DownstreamHeadParams& p);
+
+// A complete RFC 9457 application/problem+json reply (head and body). `detail` is JSON-escaped.
+// extra_headers are written as given (e.g. Retry-After, WWW-Authenticate). Returns bytes written
+// (truncating detail if needed to fit; cap >= 512 always suffices for a short detail).
+size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view detail, bool close,
+                     std::span<const Header> extra_headers = {});
+
+// Reason phrase for a status code ("Unknown" for unlisted codes).
+std::string_view reason_phrase(uint16_t status);
+
+}  // namespace ringway::http

@@ -1,0 +1,99 @@
+// HTTP/1.1 message parsing for the gateway: llhttp (strict mode) behind a small interface, plus
+// the checks llhttp 8.1.0 lacks (obs-fold, empty or '_' field names, Host rules, TE/CL conflicts,
+// size limits). One parser per connection, owned by that connection's worker. llhttp types never
+// leave src/http/.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "ringway/http/request.h"
+#include "ringway/http/response.h"
+
+namespace ringway::http {
+
+struct Limits {
+  uint32_t max_request_line = 8 * 1024;   // request-line longer: 414
+  uint32_t max_head_bytes = 16 * 1024;    // whole head (line + fields) longer: 431
+  uint16_t max_header_count = 100;        // more fields: 431 (<= kMaxHeaders)
+};
+
+enum class ParseStatus : uint8_t {
+  kIncomplete,  // need more bytes (head end not seen yet / body not finished)
+  kDone,        // head parsed (parse_head) or body finished (feed_body)
+  kError,       // see error(); the connection must be closed after replying
+};
+
+struct ParseError {
+  uint16_t status = 400;       // 400, 413, 414, 431, 501 for requests; 502 for responses
+  std::string_view detail;     // static string, safe to put in a problem+json reply
+};
+
+// Returns the length of the head (through the blank line) if data holds a complete head, else 0.
+// Accepts CRLF CRLF and also finds bare-LF ends so that llhttp can reject them promptly.
+size_t find_head_end(const char* data, size_t len);
+
+class RequestParser {
+ public:
+  explicit RequestParser(const Limits& limits);
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Parses one complete head at data[0..len) (len = find_head_end(...)). Fills req with views
+  // into data. Consumes no body bytes. kDone or kError (error() says which reply to send).
+  // Call again for the next request on the connection (the parser resets itself).
+  ParseStatus parse_head(const char* data, size_t len, Request& req);
+
+  // Body bytes of the current request (after kDone from parse_head). Sets *consumed to the bytes
+  // that belong to this body (less than len only when the body ends inside data; the rest is the
+  // next pipelined request). kDone when the body is complete, kIncomplete when more is expected.
+  ParseStatus feed_body(const char* data, size_t len, size_t* consumed);
+
+  // Content-Length bodies only: bytes still expected. The forwarder may move up to this many bytes
+  // itself (splice) and then report them with skip_body().
+  uint64_t body_remaining() const { return remaining_; }
+  void skip_body(uint64_t n) { remaining_ -= n; }
+
+  const ParseError& error() const { return error_; }
+
+ private:
+  Limits limits_;
+  ParseError error_;
+  BodyFraming framing_ = BodyFraming::kNone;
+  uint64_t remaining_ = 0;
+  alignas(8) unsigned char llhttp_[128];  // llhttp_t, constructed in the .cc (size checked there)
+  void* state_ = nullptr;                 // private callback state, see parser.cc
+};
+
+class ResponseParser {
+ public:
+  explicit ResponseParser(const Limits& limits);
+  ResponseParser(const ResponseParser&) = delete;
+  ResponseParser& operator=(const ResponseParser&) = delete;
+
+  // Parses one complete response head. request_was_head: the request method was HEAD (no body).
+  // A 1xx interim response (other than 101) parses as kDone with status < 200; the caller relays
+  // it and calls parse_head again for the final response. Errors are 502s.
+  ParseStatus parse_head(const char* data, size_t len, bool request_was_head, Response& resp);
+
+  // Body bytes of the current response; as RequestParser::feed_body. For kUntilClose it never
+  // returns kDone; the caller calls finish_eof() when the upstream closes.
+  ParseStatus feed_body(const char* data, size_t len, size_t* consumed);
+  // Upstream closed: kDone if the body was close-delimited, kError (truncated) otherwise.
+  ParseStatus finish_eof();
+
+  uint64_t body_remaining() const { return remaining_; }
+  void skip_body(uint64_t n) { remaining_ -= n; }
+  const ParseError& error() const { return error_; }
+
+ private:
+  Limits limits_;
+  ParseError error_;
+  ResponseFraming framing_ = ResponseFraming::kNone;
+  uint64_t remaining_ = 0;
+  alignas(8) unsigned char llhttp_[128];
+  void* state_ = nullptr;
+};
+
+}  // namespace ringway::http
