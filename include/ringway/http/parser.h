@@ -26,13 +26,19 @@ enum class ParseStatus : uint8_t {
 };
 
 struct ParseError {
-  uint16_t status = 400;       // 400, 413, 414, 431, 501 for requests; 502 for responses
+  uint16_t status = 400;       // 400, 413, 414, 417, 431, 501, 505 for requests; 502 for responses
   std::string_view detail;     // static string, safe to put in a problem+json reply
 };
 
 // Returns the length of the head (through the blank line) if data holds a complete head, else 0.
 // Accepts CRLF CRLF and also finds bare-LF ends so that llhttp can reject them promptly.
 size_t find_head_end(const char* data, size_t len);
+
+// For a buffer that holds no complete head yet (find_head_end() == 0): status 0 if it may still
+// become a valid head, 414 if the request line already exceeds max_request_line, 431 if the head
+// already reaches max_head_bytes. The engine calls it after each read so a client cannot make the
+// gateway buffer an endless head.
+ParseError check_incomplete_head(const char* data, size_t len, const Limits& limits);
 
 class RequestParser {
  public:

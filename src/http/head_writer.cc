@@ -1,0 +1,360 @@
+// Head serializer: every forwarded head is rebuilt from validated fields, so raw client bytes
+// (odd spacing, duplicate framing fields, hop-by-hop options) never reach the other side.
+#include "ringway/http/head_writer.h"
+
+#include <cstring>
+
+namespace ringway::http {
+namespace {
+
+// Bounded append-only writer; once a write does not fit, everything after is dropped and the
+// caller gets 0.
+class Out {
+ public:
+  Out(char* out, size_t cap) : begin_(out), pos_(out), end_(out + cap) {}
+  void put(std::string_view s) {
+    if (static_cast<size_t>(end_ - pos_) < s.size()) {
+      ok_ = false;
+      pos_ = end_;
+      return;
+    }
+    if (!s.empty()) std::memcpy(pos_, s.data(), s.size());
+    pos_ += s.size();
+  }
+  void put(char c) {
+    if (pos_ == end_) {
+      ok_ = false;
+      return;
+    }
+    *pos_++ = c;
+  }
+  void put_uint(uint64_t v) {
+    char buf[20];
+    size_t n = 0;
+    do {
+      buf[sizeof(buf) - 1 - n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    put(std::string_view(buf + sizeof(buf) - n, n));
+  }
+  void field(std::string_view name, std::string_view value) {
+    put(name);
+    put(": ");
+    put(value);
+    put("\r\n");
+  }
+  size_t done() const { return ok_ ? static_cast<size_t>(pos_ - begin_) : 0; }
+
+ private:
+  char* begin_;
+  char* pos_;
+  char* end_;
+  bool ok_ = true;
+};
+
+size_t digits(uint64_t v) {
+  size_t n = 1;
+  while (v >= 10) {
+    v /= 10;
+    ++n;
+  }
+  return n;
+}
+
+// RFC 9110 7.6.1: fields that describe this connection only and must not be forwarded.
+bool is_hop_by_hop(std::string_view name) {
+  switch (name.size()) {
+    case 2: return iequals(name, "te");
+    case 7: return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16: return iequals(name, "proxy-connection");
+    default: return false;
+  }
+}
+
+bool named_in(std::string_view name, const std::string_view* list, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (iequals(name, list[i])) return true;
+  }
+  return false;
+}
+
+bool named_in(std::string_view name, std::span<const Header> list) {
+  for (const Header& h : list) {
+    if (iequals(name, h.name)) return true;
+  }
+  return false;
+}
+
+// Client fields the gateway rewrites itself.
+enum class Own : uint8_t { kNo, kDrop, kForwardedFor };
+
+Own classify_request_field(std::string_view name) {
+  switch (name.size()) {
+    case 4: return iequals(name, "host") ? Own::kDrop : Own::kNo;
+    case 6: return iequals(name, "expect") ? Own::kDrop : Own::kNo;  // we answer 100-continue
+    case 14: return iequals(name, "content-length") ? Own::kDrop : Own::kNo;
+    case 15: return iequals(name, "x-forwarded-for") ? Own::kForwardedFor : Own::kNo;
+    case 16: return iequals(name, "x-forwarded-host") ? Own::kDrop : Own::kNo;
+    case 17:
+      return iequals(name, "transfer-encoding") || iequals(name, "x-forwarded-proto") ? Own::kDrop
+                                                                                       : Own::kNo;
+    default: return Own::kNo;
+  }
+}
+
+bool method_expects_body(Method m) {
+  return m == Method::kPost || m == Method::kPut || m == Method::kPatch || m == Method::kOther;
+}
+
+}  // namespace
+
+size_t write_upstream_head(char* out, size_t cap, const Request& req, const UpstreamHeadParams& p) {
+  Out o(out, cap);
+  o.put(req.method_name);
+  o.put(' ');
+  o.put(p.base_path);
+  if (p.path_remainder.empty() || p.path_remainder[0] != '/') o.put('/');
+  o.put(p.path_remainder);
+  if (req.has_query) {  // byte-exact: no re-encoding of the query
+    o.put('?');
+    o.put(req.query);
+  }
+  o.put(" HTTP/1.1\r\n");
+
+  const std::string_view* removes = p.edits != nullptr ? p.edits->remove : nullptr;
+  const size_t remove_count = p.edits != nullptr ? p.edits->remove_count : 0;
+  bool have_xff = false;
+  for (uint16_t i = 0; i < req.header_count; ++i) {
+    const Header& h = req.headers[i];
+    if (is_hop_by_hop(h.name)) continue;
+    const Own own = classify_request_field(h.name);
+    if (own == Own::kDrop) continue;
+    if (req.connection_token_count != 0 &&
+        named_in(h.name, req.connection_tokens, req.connection_token_count)) {
+      continue;
+    }
+    if (own == Own::kForwardedFor) continue;  // merged below
+    if (remove_count != 0 && named_in(h.name, removes, remove_count)) continue;
+    if (!p.add_headers.empty() && named_in(h.name, p.add_headers)) continue;
+    o.field(h.name, h.value);
+  }
+
+  o.put("Host: ");
+  o.put(p.preserve_host && !req.host.empty() ? req.host : p.authority);
+  o.put("\r\n");
+
+  // X-Forwarded-For: the client's list (unless Connection nominated it), then the peer address.
+  const bool xff_nominated = req.connection_token_count != 0 &&
+                             named_in("x-forwarded-for", req.connection_tokens,
+                                      req.connection_token_count);
+  for (uint16_t i = 0; i < req.header_count && !xff_nominated; ++i) {
+    const Header& h = req.headers[i];
+    if (h.name.size() != 15 || !iequals(h.name, "x-forwarded-for") || h.value.empty()) continue;
+    o.put(have_xff ? ", " : "X-Forwarded-For: ");
+    o.put(h.value);
+    have_xff = true;
+  }
+  if (!p.client_addr.empty()) {
+    o.put(have_xff ? ", " : "X-Forwarded-For: ");
+    o.put(p.client_addr);
+    have_xff = true;
+  }
+  if (have_xff) o.put("\r\n");
+  if (!req.host.empty()) o.field("X-Forwarded-Host", req.host);
+  o.field("X-Forwarded-Proto", p.proto);
+
+  // Exactly one framing field (RFC 9112 6.1-6.2), chosen from the validated framing.
+  switch (req.framing) {
+    case BodyFraming::kLength:
+      o.put("Content-Length: ");
+      o.put_uint(req.content_length);
+      o.put("\r\n");
+      break;
+    case BodyFraming::kChunked:
+      o.put("Transfer-Encoding: chunked\r\n");
+      break;
+    case BodyFraming::kNone:
+      // RFC 9110 8.6: say "no content" explicitly for methods that normally carry some.
+      if (method_expects_body(req.method)) o.put("Content-Length: 0\r\n");
+      break;
+  }
+
+  if (p.edits != nullptr) {
+    for (uint8_t i = 0; i < p.edits->add_count; ++i) o.field(p.edits->add[i].name, p.edits->add[i].value);
+  }
+  for (const Header& h : p.add_headers) o.field(h.name, h.value);
+  o.put("\r\n");
+  return o.done();
+}
+
+size_t write_downstream_head(char* out, size_t cap, const Response& resp,
+                             const DownstreamHeadParams& p) {
+  Out o(out, cap);
+  o.put("HTTP/1.1 ");
+  o.put_uint(resp.status);
+  o.put(' ');
+  o.put(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason);
+  o.put("\r\n");
+  for (uint16_t i = 0; i < resp.header_count; ++i) {
+    const Header& h = resp.headers[i];
+    if (is_hop_by_hop(h.name)) continue;
+    if (resp.connection_token_count != 0 &&
+        named_in(h.name, resp.connection_tokens, resp.connection_token_count)) {
+      continue;
+    }
+    o.field(h.name, h.value);
+  }
+  for (const Header& h : p.add_headers) o.field(h.name, h.value);
+  if (p.close) o.put("Connection: close\r\n");
+  o.put("\r\n");
+  return o.done();
+}
+
+namespace {
+
+// JSON string escaping (RFC 8259 7) of one byte; returns the escaped length, writing into buf.
+size_t escape_byte(unsigned char c, char* buf) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  if (c == '"' || c == '\\') {
+    buf[0] = '\\';
+    buf[1] = static_cast<char>(c);
+    return 2;
+  }
+  if (c < 0x20 || c == 0x7f) {
+    buf[0] = '\\';
+    buf[1] = 'u';
+    buf[2] = '0';
+    buf[3] = '0';
+    buf[4] = kHex[c >> 4];
+    buf[5] = kHex[c & 0xf];
+    return 6;
+  }
+  buf[0] = static_cast<char>(c);
+  return 1;
+}
+
+}  // namespace
+
+size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view detail, bool close,
+                     std::span<const Header> extra_headers) {
+  const std::string_view reason = reason_phrase(status);
+  constexpr std::string_view kB1 = "{\"type\":\"about:blank\",\"title\":\"";
+  constexpr std::string_view kB2 = "\",\"status\":";
+  constexpr std::string_view kB3 = ",\"detail\":\"";
+  constexpr std::string_view kB4 = "\"}";
+  const size_t body_fixed = kB1.size() + reason.size() + kB2.size() + digits(status) + kB3.size() +
+                            kB4.size();
+
+  size_t head_fixed = std::string_view("HTTP/1.1 ").size() + digits(status) + 1 + reason.size() + 2 +
+                      std::string_view("Content-Type: application/problem+json\r\n").size() +
+                      std::string_view("Content-Length: \r\n").size() + 2;
+  if (close) head_fixed += std::string_view("Connection: close\r\n").size();
+  for (const Header& h : extra_headers) head_fixed += h.name.size() + 2 + h.value.size() + 2;
+
+  // How many bytes of detail fit: escaped units are never split, nor UTF-8 sequences.
+  size_t esc_full = 0;
+  char tmp[6];
+  for (unsigned char c : detail) esc_full += escape_byte(c, tmp);
+  const size_t fixed = head_fixed + body_fixed + digits(body_fixed + esc_full);
+  if (fixed > cap) return 0;
+  size_t budget = cap - fixed;
+  size_t take = detail.size();
+  size_t esc_len = esc_full;
+  if (esc_full > budget) {
+    esc_len = 0;
+    take = 0;
+    while (take < detail.size()) {
+      const size_t n = escape_byte(static_cast<unsigned char>(detail[take]), tmp);
+      if (esc_len + n > budget) break;
+      esc_len += n;
+      ++take;
+    }
+    // Back off to a UTF-8 boundary so the body stays valid JSON text.
+    while (take > 0 && take < detail.size() &&
+           (static_cast<unsigned char>(detail[take]) & 0xC0) == 0x80) {
+      --take;
+      esc_len -= escape_byte(static_cast<unsigned char>(detail[take]), tmp);
+    }
+  }
+  const size_t body_len = body_fixed + esc_len;
+
+  Out o(out, cap);
+  o.put("HTTP/1.1 ");
+  o.put_uint(status);
+  o.put(' ');
+  o.put(reason);
+  o.put("\r\nContent-Type: application/problem+json\r\nContent-Length: ");
+  o.put_uint(body_len);
+  o.put("\r\n");
+  if (close) o.put("Connection: close\r\n");
+  for (const Header& h : extra_headers) o.field(h.name, h.value);
+  o.put("\r\n");
+  o.put(kB1);
+  o.put(reason);
+  o.put(kB2);
+  o.put_uint(status);
+  o.put(kB3);
+  for (size_t i = 0; i < take; ++i) {
+    const size_t n = escape_byte(static_cast<unsigned char>(detail[i]), tmp);
+    o.put(std::string_view(tmp, n));
+  }
+  o.put(kB4);
+  return o.done();
+}
+
+std::string_view reason_phrase(uint16_t status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 103: return "Early Hints";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace ringway::http
