@@ -1,0 +1,280 @@
+// The option table. Every option is one row; the same setter serves the flag and the JSON key, so
+// "--max-body-size 64m" and "max_body_size": "64m" cannot drift apart.
+#include "config/schema.h"
+
+#include <limits>
+
+#include "config/values.h"
+#include "ringway/http/request.h"  // kMaxHeaders: --max-header-count may not exceed it
+
+namespace ringway::config::detail {
+namespace {
+
+constexpr uint64_t kU32Max = std::numeric_limits<uint32_t>::max();
+
+// --- setter generators: one per value syntax, instantiated per member ---
+
+template <auto Member>
+bool set_duration(Config& c, std::string_view v, std::string& e) {
+  return parse_duration_ms(v, c.*Member, e);
+}
+
+template <class T, auto Member, uint64_t Max>
+bool set_size(T& c, std::string_view v, std::string& e) {
+  uint64_t n = 0;
+  if (!parse_size(v, Max, n, e)) return false;
+  c.*Member = static_cast<std::remove_reference_t<decltype(c.*Member)>>(n);
+  return true;
+}
+
+template <auto Member, uint64_t Min, uint64_t Max>
+bool set_count(Config& c, std::string_view v, std::string& e) {
+  uint64_t n = 0;
+  if (!parse_count(v, Min, Max, n, e)) return false;
+  c.*Member = static_cast<std::remove_reference_t<decltype(c.*Member)>>(n);
+  return true;
+}
+
+template <auto Member>
+bool set_bool(Config& c, std::string_view v, std::string& e) {
+  return parse_bool(v, c.*Member, e);
+}
+
+bool no_ctl(std::string_view s) {
+  for (unsigned char ch : s) {
+    if (ch == '\r' || ch == '\n' || ch == '\0') return false;
+  }
+  return true;
+}
+
+bool visible_ascii(std::string_view s) {
+  for (unsigned char ch : s) {
+    if (ch <= 0x20 || ch >= 0x7f) return false;
+  }
+  return true;
+}
+
+// "NAME:VALUE" with OWS around VALUE trimmed (RFC 9110 5.5).
+bool split_name_value(std::string_view text, std::string_view& name, std::string_view& value,
+                      std::string& e) {
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    e = "expected NAME:VALUE, got '" + std::string(text) + "'";
+    return false;
+  }
+  name = text.substr(0, colon);
+  value = text.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (!is_token(name)) {
+    e = "invalid header name '" + std::string(name) + "' (must be a token)";
+    return false;
+  }
+  if (!no_ctl(value)) {
+    e = "header value for '" + std::string(name) + "' contains CR, LF or NUL";
+    return false;
+  }
+  return true;
+}
+
+// --- list and special options ---
+
+bool add_listen(Config& c, std::string_view v, std::string& e) {
+  Address a;
+  if (!parse_host_port(std::string(v), a, e)) return false;
+  c.listen.push_back(std::move(a));
+  return true;
+}
+
+bool set_admin(Config& c, std::string_view v, std::string& e) {
+  if (v == "off") {
+    c.has_admin = false;
+    c.admin_listen = Address{};
+    return true;
+  }
+  if (!parse_host_port(std::string(v), c.admin_listen, e)) return false;
+  c.has_admin = true;
+  return true;
+}
+
+bool add_header(Config& c, std::string_view v, std::string& e) {
+  std::string_view name, value;
+  if (!split_name_value(v, name, value, e)) return false;
+  // The forwarded head is rebuilt with exactly one framing header and no hop-by-hop fields
+  // (RFC 9112 6.1, RFC 9110 7.6.1); letting configuration add those would undo that.
+  static constexpr std::string_view kReserved[] = {
+      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+      "te", "trailer", "proxy-connection", "host"};
+  for (std::string_view r : kReserved) {
+    if (ascii_iequals(name, r)) {
+      e = "header '" + std::string(name) + "' is managed by the gateway and cannot be added";
+      return false;
+    }
+  }
+  c.add_headers.push_back(NameValue{std::string(name), std::string(value)});
+  return true;
+}
+
+bool add_flag_route(Config& c, std::string_view v, std::string& e) {
+  const size_t eq = v.find('=');
+  if (eq == std::string_view::npos) {
+    e = "expected PREFIX=URL[,URL...], got '" + std::string(v) + "'";
+    return false;
+  }
+  Route r;
+  r.prefix.assign(v.substr(0, eq));
+  if (!valid_route_prefix(r.prefix, e)) return false;
+  std::string_view urls = v.substr(eq + 1);
+  while (true) {
+    const size_t comma = urls.find(',');
+    Target t;
+    if (!parse_target_url(std::string(urls.substr(0, comma)), t, e)) return false;
+    r.targets.push_back(std::move(t));
+    if (comma == std::string_view::npos) break;
+    urls.remove_prefix(comma + 1);
+  }
+  c.routes.push_back(std::move(r));
+  return true;
+}
+
+bool set_access_log(Config& c, std::string_view v, std::string& e) {
+  if (v.empty() || v.find('\0') != std::string_view::npos) {
+    e = "expected a file path, '-' or 'off'";
+    return false;
+  }
+  c.access_log.assign(v);
+  return true;
+}
+
+bool set_nothing(Config&, std::string_view, std::string&) { return true; }
+
+// --- route fields (file only) ---
+
+bool set_route_prefix(Route& r, std::string_view v, std::string& e) {
+  if (!valid_route_prefix(v, e)) return false;
+  r.prefix.assign(v);
+  return true;
+}
+
+bool add_route_upstream(Route& r, std::string_view v, std::string& e) {
+  Target t;
+  if (!parse_target_url(std::string(v), t, e)) return false;
+  r.targets.push_back(std::move(t));
+  return true;
+}
+
+bool add_route_host(Route& r, std::string_view v, std::string& e) {
+  // The router compares the Host field without its port, so a port here could never match.
+  const bool bracketed = v.size() > 2 && v.front() == '[' && v.back() == ']';
+  if (v.empty() || !visible_ascii(v) || (!bracketed && v.find(':') != std::string_view::npos)) {
+    e = "invalid host '" + std::string(v) + "' (a host name without port)";
+    return false;
+  }
+  r.hosts.push_back(ascii_lower(v));
+  return true;
+}
+
+bool add_route_method(Route& r, std::string_view v, std::string& e) {
+  if (!is_token(v)) {
+    e = "invalid method '" + std::string(v) + "'";
+    return false;
+  }
+  r.methods.emplace_back(v);  // method names are case-sensitive (RFC 9110 9.1)
+  return true;
+}
+
+bool add_route_header(Route& r, std::string_view v, std::string& e) {
+  std::string_view name, value;
+  if (!split_name_value(v, name, value, e)) return false;
+  r.headers.push_back(HeaderMatch{std::string(name), std::string(value)});
+  return true;
+}
+
+bool set_routes_json(Config& c, simdjson::dom::element v, const std::string& path,
+                     std::string& e) {
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS) {
+    e = path + ": expected an array of route objects";
+    return false;
+  }
+  size_t i = 0;
+  for (simdjson::dom::element item : arr) {
+    const std::string item_path = path + "[" + std::to_string(i++) + "]";
+    simdjson::dom::object obj;
+    if (item.get_object().get(obj) != simdjson::SUCCESS) {
+      e = item_path + ": expected an object";
+      return false;
+    }
+    Route r;
+    if (!apply_object<Route>(r, obj, route_fields(), item_path + ".", "", e)) return false;
+    if (r.prefix.empty()) {
+      e = item_path + ": missing \"prefix\"";
+      return false;
+    }
+    if (r.targets.empty()) {
+      e = item_path + ": missing or empty \"upstreams\"";
+      return false;
+    }
+    c.routes.push_back(std::move(r));
+  }
+  return true;
+}
+
+// clang-format off
+constexpr Option kOptions[] = {
+  {.flag = "listen", .json_key = "listen", .metavar = "HOST:PORT", .default_text = "0.0.0.0:8080", .help = "address to accept clients on; repeatable, [::1]:8080 for IPv6", .json_kind = JsonKind::kStringList, .set = add_listen, .clear = [](Config& c) { c.listen.clear(); }},
+  {.flag = "route", .json_key = "routes", .metavar = "PREFIX=URL[,URL...]", .default_text = "none", .help = "forward paths under PREFIX to the http:// URLs (round-robin); repeatable", .json_kind = JsonKind::kCustom, .set = add_flag_route, .clear = [](Config& c) { c.routes.clear(); }, .json_set = set_routes_json},
+  {.flag = "config", .metavar = "FILE", .default_text = "none", .help = "JSON configuration file; flags override it", .set = set_nothing, .action = Action::kConfigFile},
+  {.flag = "test", .short_flag = 't', .default_text = "off", .help = "validate the configuration, print \"configuration OK\" and exit", .set = set_bool<&Config::test_only>},
+  {.flag = "threads", .json_key = "threads", .metavar = "N", .default_text = "0 (online CPUs)", .help = "worker threads, one io_uring each", .json_kind = JsonKind::kScalar, .set = set_count<&Config::threads, 0, 1024>},
+  {.flag = "max-body-size", .json_key = "max_body_size", .metavar = "SIZE", .default_text = "64m", .help = "largest request body (413 above it); k/m/g suffixes", .json_kind = JsonKind::kScalar, .set = set_size<Config, &Config::max_body_size, std::numeric_limits<uint64_t>::max()>},
+  {.flag = "add-header", .json_key = "add_headers", .metavar = "NAME:VALUE", .default_text = "none", .help = "header added to every forwarded request; repeatable", .json_kind = JsonKind::kStringMap, .set = add_header, .clear = [](Config& c) { c.add_headers.clear(); }},
+  {.flag = "preserve-host", .json_key = "preserve_host", .default_text = "off", .help = "forward the client's Host instead of the upstream authority", .json_kind = JsonKind::kBool, .set = set_bool<&Config::preserve_host>},
+  {.flag = "upstream-keepalive", .json_key = "upstream_keepalive", .metavar = "N", .default_text = "64", .help = "idle pooled connections per upstream per worker; 0 disables reuse", .json_kind = JsonKind::kScalar, .set = set_count<&Config::upstream_keepalive, 0, 1'000'000>},
+  {.flag = "client-header-timeout", .json_key = "timeouts.client_header", .metavar = "DUR", .default_text = "10s", .help = "time for a whole request head to arrive", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::client_header_timeout_ms>},
+  {.flag = "keepalive-timeout", .json_key = "timeouts.keepalive", .metavar = "DUR", .default_text = "60s", .help = "idle client connection between requests", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::client_keepalive_timeout_ms>},
+  {.flag = "body-timeout", .json_key = "timeouts.body", .metavar = "DUR", .default_text = "30s", .help = "longest pause in body progress, either direction", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::body_timeout_ms>},
+  {.flag = "upstream-connect-timeout", .json_key = "timeouts.upstream_connect", .metavar = "DUR", .default_text = "5s", .help = "upstream TCP connect", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::upstream_connect_timeout_ms>},
+  {.flag = "upstream-response-timeout", .json_key = "timeouts.upstream_response", .metavar = "DUR", .default_text = "60s", .help = "request sent to upstream response head (504 after)", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::upstream_response_timeout_ms>},
+  {.flag = "upstream-idle-timeout", .json_key = "timeouts.upstream_idle", .metavar = "DUR", .default_text = "4s", .help = "pooled idle upstream connection lifetime", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::upstream_idle_timeout_ms>},
+  {.flag = "drain-timeout", .json_key = "timeouts.drain", .metavar = "DUR", .default_text = "10s", .help = "graceful shutdown grace period", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::drain_timeout_ms>},
+  {.flag = "max-request-line", .json_key = "max_request_line", .metavar = "SIZE", .default_text = "8k", .help = "longest request line (414 above it)", .json_kind = JsonKind::kScalar, .set = set_size<Config, &Config::max_request_line, kU32Max>},
+  {.flag = "max-header-bytes", .json_key = "max_header_bytes", .metavar = "SIZE", .default_text = "16k", .help = "largest request head (431 above it)", .json_kind = JsonKind::kScalar, .set = set_size<Config, &Config::max_head_bytes, kU32Max>},
+  {.flag = "max-header-count", .json_key = "max_header_count", .metavar = "N", .default_text = "100", .help = "most header fields per request, at most 128 (431 above it)", .json_kind = JsonKind::kScalar, .set = set_count<&Config::max_header_count, 1, http::kMaxHeaders>},
+  {.flag = "max-connections", .json_key = "max_connections", .metavar = "N", .default_text = "65536", .help = "client connections per worker; more are closed", .json_kind = JsonKind::kScalar, .set = set_count<&Config::max_connections, 1, kU32Max>},
+  {.flag = "access-log", .json_key = "access_log", .metavar = "PATH|-|off", .default_text = "-", .help = "access log file, '-' for stdout, 'off' to disable", .json_kind = JsonKind::kString, .set = set_access_log},
+  {.flag = "admin-listen", .json_key = "admin_listen", .metavar = "HOST:PORT", .default_text = "off", .help = "address of the admin/metrics endpoint", .json_kind = JsonKind::kString, .set = set_admin},
+  {.flag = "demo", .json_key = "demo", .default_text = "off", .help = "start built-in demo upstreams and routes", .json_kind = JsonKind::kBool, .set = set_bool<&Config::demo>},
+  {.flag = "sqpoll", .json_key = "sqpoll", .default_text = "off", .help = "use an SQPOLL kernel thread per ring (costs a core)", .json_kind = JsonKind::kBool, .set = set_bool<&Config::sqpoll>},
+  {.flag = "help", .short_flag = 'h', .default_text = "", .help = "print this help and exit", .set = set_nothing, .action = Action::kHelp},
+  {.flag = "version", .default_text = "", .help = "print the version and exit", .set = set_nothing, .action = Action::kVersion},
+};
+
+constexpr RouteField kRouteFields[] = {
+  {.json_key = "prefix", .json_kind = JsonKind::kString, .set = set_route_prefix},
+  {.json_key = "upstreams", .json_kind = JsonKind::kStringList, .set = add_route_upstream, .clear = [](Route& r) { r.targets.clear(); }},
+  {.json_key = "hosts", .json_kind = JsonKind::kStringList, .set = add_route_host, .clear = [](Route& r) { r.hosts.clear(); }},
+  {.json_key = "methods", .json_kind = JsonKind::kStringList, .set = add_route_method, .clear = [](Route& r) { r.methods.clear(); }},
+  {.json_key = "headers", .json_kind = JsonKind::kStringMap, .set = add_route_header, .clear = [](Route& r) { r.headers.clear(); }},
+  {.json_key = "max_body_size", .json_kind = JsonKind::kScalar, .set = set_size<Route, &Route::max_body_size, std::numeric_limits<uint64_t>::max()>},
+};
+// clang-format on
+
+}  // namespace
+
+std::span<const Option> options() { return kOptions; }
+std::span<const RouteField> route_fields() { return kRouteFields; }
+
+bool valid_route_prefix(std::string_view prefix, std::string& error) {
+  if (prefix.empty() || prefix[0] != '/') {
+    error = "route prefix '" + std::string(prefix) + "' must start with '/'";
+    return false;
+  }
+  if (!visible_ascii(prefix) || prefix.find_first_of("?#") != std::string_view::npos) {
+    error = "route prefix '" + std::string(prefix) + "' may not contain spaces, controls, '?' or '#'";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ringway::config::detail

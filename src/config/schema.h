@@ -1,0 +1,67 @@
+// Private to src/config: the one table that describes every option for both sources. A row names
+// the command-line flag, the JSON key path and the setter that both sources call, so adding an
+// option is one row in schema.cc. Read-only after static initialization; used only at start-up.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "ringway/config/config.h"
+
+namespace ringway::config::detail {
+
+// How a JSON value reaches the setter.
+enum class JsonKind : uint8_t {
+  kString,      // JSON string -> set(text)
+  kScalar,      // JSON string or integer -> set(text); sizes, durations, counts
+  kBool,        // JSON true/false -> set("true"/"false")
+  kStringList,  // JSON array of strings -> clear(), then set(item) for each
+  kStringMap,   // JSON object of strings -> clear(), then set("name:value") for each member
+  kCustom,      // json_set handles the value itself (e.g. the array of route objects)
+  kNone,        // not settable from the file (--config, --help, --version, -t)
+};
+
+// What a flag does besides calling its setter.
+enum class Action : uint8_t { kSet, kConfigFile, kHelp, kVersion };
+
+template <class T>
+struct Field {
+  using Setter = bool (*)(T&, std::string_view text, std::string& error);
+  using Clear = void (*)(T&);
+  using JsonSetter = bool (*)(T&, simdjson::dom::element value, const std::string& path,
+                              std::string& error);
+
+  const char* flag = nullptr;          // long flag without "--"; nullptr: file only
+  char short_flag = 0;                 // e.g. 't'; 0: none
+  const char* json_key = nullptr;      // dotted key path ("timeouts.keepalive"); nullptr: flag only
+  const char* metavar = nullptr;       // nullptr: a switch that takes no value
+  const char* default_text = nullptr;  // for --help
+  const char* help = nullptr;          // one line for --help
+  JsonKind json_kind = JsonKind::kNone;
+  Setter set = nullptr;
+  Clear clear = nullptr;               // lists: called before the first item from each source
+  JsonSetter json_set = nullptr;       // JsonKind::kCustom only
+  Action action = Action::kSet;
+};
+
+using Option = Field<Config>;       // top level: flags and file
+using RouteField = Field<Route>;    // inside one element of "routes" (file only)
+
+std::span<const Option> options();
+std::span<const RouteField> route_fields();
+
+// Shared by the JSON walker (config.cc) and the "routes" custom setter (schema.cc): applies the
+// members of obj to target using rows. display_prefix is prepended to key names in errors
+// ("routes[2]."); key_prefix selects nested rows ("timeouts.").
+template <class T>
+bool apply_object(T& target, simdjson::dom::object obj, std::span<const Field<T>> rows,
+                  const std::string& display_prefix, const std::string& key_prefix,
+                  std::string& error);
+
+bool valid_route_prefix(std::string_view prefix, std::string& error);
+
+}  // namespace ringway::config::detail

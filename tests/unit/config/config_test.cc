@@ -1,0 +1,431 @@
+#include "ringway/config/config.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace ringway::config {
+namespace {
+
+LoadResult run(std::vector<std::string> args) {
+  args.insert(args.begin(), "ringway");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return load(static_cast<int>(args.size()), argv.data());
+}
+
+const std::string kRoute = "--route=/api/=http://127.0.0.1:8001";
+
+std::string write_temp(const std::string& text) {
+  std::string path = testing::TempDir() + "ringway_config_XXXXXX";
+  const int fd = mkstemp(path.data());
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  return path;
+}
+
+std::string ip_of(const Address& a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (a.addr.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a.addr)->sin_addr, buf, sizeof buf);
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&a.addr)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+uint16_t port_of(const Address& a) {
+  return ntohs(a.addr.ss_family == AF_INET
+                   ? reinterpret_cast<const sockaddr_in*>(&a.addr)->sin_port
+                   : reinterpret_cast<const sockaddr_in6*>(&a.addr)->sin6_port);
+}
+
+TEST(ConfigLoad, DefaultsWithOneRoute) {
+  LoadResult r = run({"--route", "/api/=http://127.0.0.1:8001"});
+  ASSERT_TRUE(r.ok) << r.error;
+  const Config& c = r.config;
+  ASSERT_EQ(c.listen.size(), 1u);
+  EXPECT_EQ(ip_of(c.listen[0]), "0.0.0.0");
+  EXPECT_EQ(port_of(c.listen[0]), 8080);
+  EXPECT_EQ(c.threads, 0u);
+  EXPECT_EQ(c.max_body_size, 64ull << 20);
+  EXPECT_EQ(c.client_header_timeout_ms, 10'000u);
+  EXPECT_EQ(c.upstream_keepalive, 64u);
+  EXPECT_FALSE(c.has_admin);
+  EXPECT_FALSE(c.test_only);
+  EXPECT_EQ(c.access_log, "-");
+}
+
+TEST(ConfigLoad, EveryFlagParsed) {
+  LoadResult r = run({"--listen", "127.0.0.1:9000", "--listen=[::1]:9001",
+                      "--route", "/api/users/=http://127.0.0.1:8001,http://localhost:8002/v1/",
+                      "--route=/health=http://[::1]:8003",
+                      "--threads", "3", "--max-body-size", "1m",
+                      "--add-header", "X-Gateway:True", "--add-header=X-Other: a b ",
+                      "--preserve-host", "--upstream-keepalive", "0",
+                      "--client-header-timeout", "500ms", "--keepalive-timeout=2m",
+                      "--body-timeout", "7", "--upstream-connect-timeout", "1s",
+                      "--upstream-response-timeout", "1h", "--upstream-idle-timeout", "3s",
+                      "--drain-timeout", "20s", "--max-request-line", "4k",
+                      "--max-header-bytes", "32K", "--max-header-count", "50",
+                      "--max-connections", "1000", "--access-log", "off",
+                      "--admin-listen", "127.0.0.1:9901", "--demo", "--sqpoll", "-t"});
+  ASSERT_TRUE(r.ok) << r.error;
+  const Config& c = r.config;
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(ip_of(c.listen[0]), "127.0.0.1");
+  EXPECT_EQ(port_of(c.listen[0]), 9000);
+  EXPECT_EQ(c.listen[1].addr.ss_family, AF_INET6);
+  EXPECT_EQ(c.listen[1].host, "::1");
+  EXPECT_EQ(port_of(c.listen[1]), 9001);
+
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].prefix, "/api/users/");
+  ASSERT_EQ(c.routes[0].targets.size(), 2u);
+  EXPECT_EQ(c.routes[0].targets[0].authority, "127.0.0.1:8001");
+  EXPECT_EQ(c.routes[0].targets[0].base_path, "");
+  EXPECT_EQ(port_of(c.routes[0].targets[0].address), 8001);
+  EXPECT_EQ(c.routes[0].targets[1].authority, "localhost:8002");
+  EXPECT_EQ(c.routes[0].targets[1].base_path, "/v1");
+  EXPECT_EQ(c.routes[0].targets[1].address.host, "localhost");
+  EXPECT_EQ(port_of(c.routes[0].targets[1].address), 8002);
+  EXPECT_EQ(c.routes[1].prefix, "/health");
+  EXPECT_EQ(c.routes[1].targets[0].authority, "[::1]:8003");
+  EXPECT_EQ(c.routes[1].targets[0].address.addr.ss_family, AF_INET6);
+
+  EXPECT_EQ(c.threads, 3u);
+  EXPECT_EQ(c.max_body_size, 1u << 20);
+  ASSERT_EQ(c.add_headers.size(), 2u);
+  EXPECT_EQ(c.add_headers[0].name, "X-Gateway");
+  EXPECT_EQ(c.add_headers[0].value, "True");
+  EXPECT_EQ(c.add_headers[1].name, "X-Other");
+  EXPECT_EQ(c.add_headers[1].value, "a b");
+  EXPECT_TRUE(c.preserve_host);
+  EXPECT_EQ(c.upstream_keepalive, 0u);
+  EXPECT_EQ(c.client_header_timeout_ms, 500u);
+  EXPECT_EQ(c.client_keepalive_timeout_ms, 120'000u);
+  EXPECT_EQ(c.body_timeout_ms, 7'000u);
+  EXPECT_EQ(c.upstream_connect_timeout_ms, 1'000u);
+  EXPECT_EQ(c.upstream_response_timeout_ms, 3'600'000u);
+  EXPECT_EQ(c.upstream_idle_timeout_ms, 3'000u);
+  EXPECT_EQ(c.drain_timeout_ms, 20'000u);
+  EXPECT_EQ(c.max_request_line, 4096u);
+  EXPECT_EQ(c.max_head_bytes, 32u * 1024);
+  EXPECT_EQ(c.max_header_count, 50u);
+  EXPECT_EQ(c.max_connections, 1000u);
+  EXPECT_EQ(c.access_log, "off");
+  ASSERT_TRUE(c.has_admin);
+  EXPECT_EQ(port_of(c.admin_listen), 9901);
+  EXPECT_TRUE(c.demo);
+  EXPECT_TRUE(c.sqpoll);
+  EXPECT_TRUE(c.test_only);
+}
+
+TEST(ConfigLoad, LongTestFlagAndSwitchWithValue) {
+  LoadResult r = run({kRoute, "--test", "--preserve-host=false", "--access-log", "-"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.config.test_only);
+  EXPECT_FALSE(r.config.preserve_host);
+  EXPECT_EQ(r.config.access_log, "-");
+}
+
+TEST(ConfigLoad, DemoNeedsNoRoutes) {
+  LoadResult r = run({"--demo"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.config.routes.empty());
+}
+
+struct BadCase {
+  std::vector<std::string> args;
+  std::string expect;  // substring of the error
+};
+
+TEST(ConfigLoad, BadFlagsGiveOneLineErrorNamingTheFlag) {
+  const std::vector<BadCase> cases = {
+      {{kRoute, "--bogus"}, "--bogus"},
+      {{kRoute, "-x"}, "-x"},
+      {{kRoute, "stray"}, "stray"},
+      {{kRoute, "--threads"}, "--threads: missing value"},
+      {{kRoute, "--threads", "abc"}, "--threads"},
+      {{kRoute, "--threads", "-1"}, "--threads"},
+      {{kRoute, "--listen", "1.2.3.4:0"}, "--listen"},
+      {{kRoute, "--listen", "1.2.3.4:65536"}, "--listen"},
+      {{kRoute, "--listen", "1.2.3.4"}, "--listen"},
+      {{kRoute, "--listen", "::1:80"}, "--listen"},
+      {{kRoute, "--admin-listen", "[::1:80"}, "--admin-listen"},
+      {{"--route", "api=http://127.0.0.1:1"}, "--route"},
+      {{"--route", "/api"}, "--route"},
+      {{"--route", "/api=https://127.0.0.1:1"}, "--route"},
+      {{"--route", "/api=http://127.0.0.1:1,"}, "--route"},
+      {{"--route", "/api=http://127.0.0.1:1/x?y"}, "--route"},
+      {{"--route", "/api=http://no-such-host.invalid:1"}, "--route"},
+      {{kRoute, "--max-body-size", "0"}, "--max-body-size"},
+      {{kRoute, "--max-body-size", "12q"}, "--max-body-size"},
+      {{kRoute, "--max-header-count", "129"}, "--max-header-count"},
+      {{kRoute, "--max-header-count", "0"}, "--max-header-count"},
+      {{kRoute, "--max-connections", "0"}, "--max-connections"},
+      {{kRoute, "--max-request-line", "8g"}, "--max-request-line"},
+      {{kRoute, "--client-header-timeout", "0"}, "--client-header-timeout"},
+      {{kRoute, "--body-timeout", "10x"}, "--body-timeout"},
+      {{kRoute, "--drain-timeout", "ms"}, "--drain-timeout"},
+      {{kRoute, "--add-header", "NoColon"}, "--add-header"},
+      {{kRoute, "--add-header", "Bad Name:v"}, "--add-header"},
+      {{kRoute, "--add-header", std::string("X-A:a\r\nb")}, "--add-header"},
+      {{kRoute, "--add-header", "Content-Length:5"}, "--add-header"},
+      {{kRoute, "--preserve-host=maybe"}, "--preserve-host"},
+      {{kRoute, "--help=x"}, "--help"},
+      {{kRoute, "--config"}, "--config"},
+      {{kRoute, "--config", "/nonexistent/ringway.json"}, "--config"},
+      {{}, "no routes"},
+      {{kRoute, kRoute}, "duplicate route"},
+  };
+  for (const BadCase& bc : cases) {
+    LoadResult r = run(bc.args);
+    std::string joined;
+    for (const auto& a : bc.args) joined += a + " ";
+    EXPECT_FALSE(r.ok) << joined;
+    EXPECT_NE(r.error.find(bc.expect), std::string::npos) << joined << " -> " << r.error;
+    EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+  }
+}
+
+TEST(ConfigLoad, HelpListsEveryFlagWithDefault) {
+  testing::internal::CaptureStdout();
+  LoadResult r = run({"--help"});
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_TRUE(r.ok);
+  EXPECT_TRUE(r.exit_now);
+  const char* flags[] = {"--listen", "--route", "--config", "--test", "--help", "--version",
+                         "--threads", "--max-body-size", "--add-header", "--preserve-host",
+                         "--upstream-keepalive", "--client-header-timeout",
+                         "--keepalive-timeout", "--body-timeout", "--upstream-connect-timeout",
+                         "--upstream-response-timeout", "--upstream-idle-timeout",
+                         "--drain-timeout", "--max-request-line", "--max-header-bytes",
+                         "--max-header-count", "--max-connections", "--access-log",
+                         "--admin-listen", "--demo", "--sqpoll"};
+  for (const char* f : flags) {
+    const std::string needle = std::string(f) + " ";
+    const size_t at = out.find(needle);
+    ASSERT_NE(at, std::string::npos) << f;
+    const std::string line = out.substr(at, out.find('\n', at) - at);
+    if (std::string(f) != "--help" && std::string(f) != "--version") {
+      EXPECT_NE(line.find("(default: "), std::string::npos) << line;
+    }
+  }
+  EXPECT_NE(out.find("-t, --test"), std::string::npos);
+  EXPECT_NE(out.find("(default: 64m)"), std::string::npos);
+}
+
+TEST(ConfigLoad, HelpWinsWithoutRoutes) {
+  testing::internal::CaptureStdout();
+  LoadResult r = run({"-h"});
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_TRUE(r.ok);
+  EXPECT_TRUE(r.exit_now);
+  EXPECT_NE(out.find("Usage"), std::string::npos);
+}
+
+TEST(ConfigLoad, Version) {
+  testing::internal::CaptureStdout();
+  LoadResult r = run({"--version"});
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_TRUE(r.ok);
+  EXPECT_TRUE(r.exit_now);
+  EXPECT_EQ(out, std::string("ringway ") + RINGWAY_VERSION + "\n");
+}
+
+constexpr const char* kFullJson = R"({
+  "threads": 2, "listen": ["127.0.0.1:8081", "[::1]:8082"], "admin_listen": "127.0.0.1:9901",
+  "routes": [
+    {"prefix": "/api/users/", "upstreams": ["http://127.0.0.1:8001", "http://127.0.0.1:8002/v1"],
+     "hosts": ["API.example.com"], "methods": ["GET","POST"], "headers": {"X-Version": "2"},
+     "max_body_size": "1m"},
+    {"prefix": "/static", "upstreams": ["http://localhost:9000/"]}
+  ],
+  "add_headers": {"X-Gateway": "True"},
+  "preserve_host": true, "max_body_size": 1048576, "max_request_line": "8k", "max_header_bytes": "16k",
+  "max_header_count": 90, "max_connections": 4096, "upstream_keepalive": 8,
+  "timeouts": {"client_header": "11s", "keepalive": 61, "body": "31s", "upstream_connect": "250ms",
+               "upstream_response": "2m", "upstream_idle": "3s", "drain": "12s"},
+  "access_log": "/tmp/access.log", "demo": false, "sqpoll": true
+})";
+
+TEST(ConfigJson, FullSchema) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(apply_json(kFullJson, c, err)) << err;
+  EXPECT_EQ(c.threads, 2u);
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(port_of(c.listen[1]), 8082);
+  ASSERT_TRUE(c.has_admin);
+  ASSERT_EQ(c.routes.size(), 2u);
+  const Route& r0 = c.routes[0];
+  EXPECT_EQ(r0.prefix, "/api/users/");
+  ASSERT_EQ(r0.targets.size(), 2u);
+  EXPECT_EQ(r0.targets[1].base_path, "/v1");
+  ASSERT_EQ(r0.hosts.size(), 1u);
+  EXPECT_EQ(r0.hosts[0], "api.example.com");
+  EXPECT_EQ(r0.methods, (std::vector<std::string>{"GET", "POST"}));
+  ASSERT_EQ(r0.headers.size(), 1u);
+  EXPECT_EQ(r0.headers[0].name, "X-Version");
+  EXPECT_EQ(r0.headers[0].value, "2");
+  EXPECT_EQ(r0.max_body_size, 1u << 20);
+  EXPECT_EQ(c.routes[1].targets[0].base_path, "");
+  EXPECT_EQ(c.routes[1].max_body_size, 0u);
+  ASSERT_EQ(c.add_headers.size(), 1u);
+  EXPECT_EQ(c.add_headers[0].name, "X-Gateway");
+  EXPECT_TRUE(c.preserve_host);
+  EXPECT_EQ(c.max_body_size, 1048576u);
+  EXPECT_EQ(c.max_request_line, 8192u);
+  EXPECT_EQ(c.max_head_bytes, 16384u);
+  EXPECT_EQ(c.max_header_count, 90u);
+  EXPECT_EQ(c.max_connections, 4096u);
+  EXPECT_EQ(c.upstream_keepalive, 8u);
+  EXPECT_EQ(c.client_header_timeout_ms, 11'000u);
+  EXPECT_EQ(c.client_keepalive_timeout_ms, 61'000u);
+  EXPECT_EQ(c.body_timeout_ms, 31'000u);
+  EXPECT_EQ(c.upstream_connect_timeout_ms, 250u);
+  EXPECT_EQ(c.upstream_response_timeout_ms, 120'000u);
+  EXPECT_EQ(c.upstream_idle_timeout_ms, 3'000u);
+  EXPECT_EQ(c.drain_timeout_ms, 12'000u);
+  EXPECT_EQ(c.access_log, "/tmp/access.log");
+  EXPECT_FALSE(c.demo);
+  EXPECT_TRUE(c.sqpoll);
+}
+
+TEST(ConfigJson, FlagsOverrideFileAndListFlagsReplaceLists) {
+  const std::string path = write_temp(kFullJson);
+  LoadResult r = run({"--threads", "4", "--config", path, "--route", "/x/=http://127.0.0.1:7000",
+                      "--keepalive-timeout=5s", "--add-header", "X-A:1"});
+  unlink(path.c_str());
+  ASSERT_TRUE(r.ok) << r.error;
+  const Config& c = r.config;
+  EXPECT_EQ(c.threads, 4u);  // the flag, although it came before --config
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].prefix, "/x/");
+  EXPECT_EQ(c.client_keepalive_timeout_ms, 5'000u);
+  EXPECT_EQ(c.body_timeout_ms, 31'000u);  // from the file
+  ASSERT_EQ(c.add_headers.size(), 1u);
+  EXPECT_EQ(c.add_headers[0].name, "X-A");
+  ASSERT_EQ(c.listen.size(), 2u);  // from the file, no --listen given
+  EXPECT_TRUE(c.sqpoll);
+}
+
+TEST(ConfigJson, FileErrorsArePrefixedWithThePath) {
+  const std::string path = write_temp(R"({"threads": "many", "routes": []})");
+  LoadResult r = run({"--config", path});
+  unlink(path.c_str());
+  ASSERT_FALSE(r.ok);
+  EXPECT_NE(r.error.find(path + ": threads"), std::string::npos) << r.error;
+}
+
+TEST(ConfigJson, ErrorsNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"bogus": 1})", "bogus: unknown key"},
+      {R"({"timeouts": {"bogus": "1s"}})", "timeouts.bogus: unknown key"},
+      {R"({"timeouts": "1s"})", "timeouts: expected an object"},
+      {R"({"routes": [{"prefix": "/a", "upstreams": ["http://127.0.0.1:1"], "x": 1}]})",
+       "routes[0].x: unknown key"},
+      {R"({"threads": true})", "threads: expected a string or an integer"},
+      {R"({"threads": 1.5})", "threads"},
+      {R"({"threads": -2})", "threads"},
+      {R"({"listen": "127.0.0.1:80"})", "listen: expected an array"},
+      {R"({"listen": [80]})", "listen[0]: expected a string"},
+      {R"({"preserve_host": "yes"})", "preserve_host: expected true or false"},
+      {R"({"access_log": 1})", "access_log: expected a string"},
+      {R"({"add_headers": {"X-A": 1}})", "add_headers.X-A: expected a string"},
+      {R"({"add_headers": {"Bad Name": "v"}})", "add_headers.Bad Name"},
+      {R"({"routes": {}})", "routes: expected an array"},
+      {R"({"routes": [1]})", "routes[0]: expected an object"},
+      {R"({"routes": [{"prefix": "/a", "upstreams": ["ftp://x"]}]})", "routes[0].upstreams[0]"},
+      {R"({"routes": [{"prefix": "/a", "upstreams": ["http://127.0.0.1:1"]},
+                      {"prefix": "/b", "upstreams": ["http://127.0.0.1:99999"]}]})",
+       "routes[1].upstreams[0]"},
+      {R"({"routes": [{"prefix": "a", "upstreams": ["http://127.0.0.1:1"]}]})", "routes[0].prefix"},
+      {R"({"routes": [{"upstreams": ["http://127.0.0.1:1"]}]})", "routes[0]: missing \"prefix\""},
+      {R"({"routes": [{"prefix": "/a"}]})", "routes[0]: missing or empty \"upstreams\""},
+      {R"({"routes": [{"prefix": "/a", "upstreams": ["http://127.0.0.1:1"], "hosts": ["a:80"]}]})",
+       "routes[0].hosts[0]"},
+      {R"({"routes": [{"prefix": "/a", "upstreams": ["http://127.0.0.1:1"], "methods": ["G T"]}]})",
+       "routes[0].methods[0]"},
+      {R"({"routes": [{"prefix": "/a", "upstreams": ["http://127.0.0.1:1"], "max_body_size": "1x"}]})",
+       "routes[0].max_body_size"},
+      {R"({"timeouts": {"keepalive": "10 s"}})", "timeouts.keepalive: invalid duration"},
+      {R"({"timeouts": {"drain": 0}})", "timeouts.drain"},
+      {R"({"max_body_size": "64q"})", "max_body_size: invalid size"},
+      {R"({"threads": 1, "threads": 2})", "threads: duplicate key"},
+      {R"({"threads": 1,})", "invalid JSON"},
+      {R"([1, 2])", "top level"},
+  };
+  for (const auto& [json, expect] : cases) {
+    Config c;
+    std::string err;
+    EXPECT_FALSE(apply_json(json, c, err)) << json;
+    EXPECT_NE(err.find(expect), std::string::npos) << json << " -> " << err;
+  }
+}
+
+TEST(ConfigJson, DuplicateRouteInFileIsRejectedButDifferentConditionsAreNot) {
+  const std::string dup = write_temp(R"({"routes": [
+      {"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"], "methods": ["GET", "POST"]},
+      {"prefix": "/a/", "upstreams": ["http://127.0.0.1:2"], "methods": ["POST", "GET"]}]})");
+  LoadResult r = run({"--config", dup});
+  unlink(dup.c_str());
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("duplicate route"), std::string::npos) << r.error;
+
+  const std::string ok = write_temp(R"({"routes": [
+      {"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"], "methods": ["GET"]},
+      {"prefix": "/a/", "upstreams": ["http://127.0.0.1:2"]}]})");
+  r = run({"--config", ok});
+  unlink(ok.c_str());
+  EXPECT_TRUE(r.ok) << r.error;
+}
+
+TEST(ConfigAddress, HostPort) {
+  Address a;
+  std::string err;
+  ASSERT_TRUE(parse_host_port(":9000", a, err)) << err;
+  EXPECT_EQ(ip_of(a), "0.0.0.0");
+  EXPECT_EQ(port_of(a), 9000);
+  ASSERT_TRUE(parse_host_port("[::]:1", a, err)) << err;
+  EXPECT_EQ(a.addr.ss_family, AF_INET6);
+  EXPECT_EQ(a.len, sizeof(sockaddr_in6));
+  ASSERT_TRUE(parse_host_port("localhost:65535", a, err)) << err;
+  EXPECT_EQ(port_of(a), 65535);
+  EXPECT_EQ(a.host, "localhost");
+  EXPECT_FALSE(parse_host_port("127.0.0.1:", a, err));
+  EXPECT_FALSE(parse_host_port("127.0.0.1:8x", a, err));
+  EXPECT_FALSE(parse_host_port("[::1]x:80", a, err));
+}
+
+TEST(ConfigAddress, TargetUrl) {
+  Target t;
+  std::string err;
+  ASSERT_TRUE(parse_target_url("http://127.0.0.1", t, err)) << err;
+  EXPECT_EQ(port_of(t.address), 80);
+  EXPECT_EQ(t.authority, "127.0.0.1");
+  EXPECT_EQ(t.base_path, "");
+  ASSERT_TRUE(parse_target_url("HTTP://127.0.0.1:8001/v1/api//", t, err)) << err;
+  EXPECT_EQ(t.authority, "127.0.0.1:8001");
+  EXPECT_EQ(t.base_path, "/v1/api");
+  ASSERT_TRUE(parse_target_url("http://[::1]:8001/", t, err)) << err;
+  EXPECT_EQ(t.address.host, "::1");
+  EXPECT_EQ(t.base_path, "");
+  for (const char* bad : {"127.0.0.1:80", "http://", "http:///x", "https://127.0.0.1",
+                          "http://u@127.0.0.1", "http://127.0.0.1:0", "http://127.0.0.1/a b",
+                          "http://127.0.0.1/a#f"}) {
+    EXPECT_FALSE(parse_target_url(bad, t, err)) << bad;
+    EXPECT_FALSE(err.empty());
+  }
+}
+
+}  // namespace
+}  // namespace ringway::config
