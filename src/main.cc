@@ -1,1 +1,69 @@
-int main() { return 0; }
+// ringway: the process entry point. Loads and validates the configuration, starts the built-in
+// demo upstreams if asked, and hands over to server::run().
+
+#include <mimalloc.h>
+
+#include <cstdio>
+#include <string>
+
+#include "ringway/config/config.h"
+#include "ringway/demo/demo_upstreams.h"
+#include "ringway/server/server.h"
+
+namespace {
+
+// Routes /api/users/ and /api/products/ to the demo services on their (ephemeral) ports.
+bool add_demo_routes(ringway::config::Config& cfg, const ringway::demo::DemoPorts& ports,
+                     std::string& error) {
+  const std::pair<const char*, uint16_t> demo[] = {{"/api/users/", ports.users},
+                                                    {"/api/products/", ports.products}};
+  for (const auto& [prefix, port] : demo) {
+    ringway::config::Route r;
+    r.prefix = prefix;
+    ringway::config::Target t;
+    if (!ringway::config::parse_target_url("http://127.0.0.1:" + std::to_string(port), t, error)) {
+      return false;
+    }
+    r.targets.push_back(std::move(t));
+    cfg.routes.push_back(std::move(r));
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ringway::config::LoadResult loaded = ringway::config::load(argc, argv);
+  if (loaded.exit_now) return 0;
+  if (!loaded.ok) {
+    std::fprintf(stderr, "ringway: %s\n", loaded.error.c_str());
+    return 2;
+  }
+  ringway::config::Config& cfg = loaded.config;
+  if (cfg.test_only) {
+    std::printf("ringway: configuration OK (%zu routes, mimalloc %d)\n", cfg.routes.size(), mi_version());
+    return 0;
+  }
+  ringway::demo::DemoServer demo;
+  if (cfg.demo) {
+    std::string error;
+    if (!demo.start(0, 0, error) || !add_demo_routes(cfg, demo.ports(), error)) {
+      std::fprintf(stderr, "ringway: demo: %s\n", error.c_str());
+      return 1;
+    }
+    const auto& l = cfg.listen.front();
+    const std::string base = "http://" + (l.host == "0.0.0.0" ? std::string("127.0.0.1") : l.host) +
+                             ":" + std::to_string(l.port);
+    std::fprintf(stderr,
+                 "ringway: demo upstreams: users on 127.0.0.1:%u, products on 127.0.0.1:%u\n"
+                 "Try:\n"
+                 "  curl -i %s/api/users/\n"
+                 "  curl -i '%s/api/users/1?verbose=1'\n"
+                 "  curl -i -X POST -H 'Content-Type: application/json' -d '{\"name\":\"Grace\"}' %s/api/users/\n"
+                 "  curl -i %s/api/products/\n"
+                 "  curl -i %s/nowhere   # 404 problem+json from the gateway\n",
+                 demo.ports().users, demo.ports().products, base.c_str(), base.c_str(), base.c_str(),
+                 base.c_str(), base.c_str());
+  }
+  return ringway::server::run(cfg);
+}

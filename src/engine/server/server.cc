@@ -1,0 +1,116 @@
+// Start-up and shutdown. Shared state is built here once and never written again, except for
+// the ready/draining atomics. Signals are blocked in every thread and taken synchronously by the
+// main thread, which then asks each worker to drain.
+
+#include "ringway/server/server.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "server/worker.h"
+
+namespace ringway::server {
+namespace {
+
+void pin_to_cpu(unsigned worker_index) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  // Pin to the n-th CPU this process may use (taskset-friendly).
+  const int count = CPU_COUNT(&allowed);
+  if (count <= 0) return;
+  int want = static_cast<int>(worker_index % static_cast<unsigned>(count));
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (want-- == 0) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+int run(const config::Config& cfg) {
+  Shared shared;
+  shared.cfg = &cfg;
+  shared.router = std::make_unique<route::Router>(cfg.routes);
+  for (const config::Route& r : cfg.routes) {
+    shared.route_target_base.push_back(static_cast<uint32_t>(shared.targets.size()));
+    for (const config::Target& t : r.targets) shared.targets.push_back(&t);
+  }
+  for (const config::NameValue& h : cfg.add_headers) shared.add_headers.push_back({h.name, h.value});
+  unsigned threads = cfg.threads;
+  if (threads == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = n > 0 ? static_cast<unsigned>(n) : 1;
+  }
+  shared.worker_count = threads;
+  std::vector<std::string> labels;
+  for (const config::Route& r : cfg.routes) labels.push_back(r.prefix);
+  obs::MetricsRegistry metrics(threads, std::move(labels));
+  shared.metrics = &metrics;
+
+  if (cfg.access_log == "-") {
+    shared.access_log_fd = STDOUT_FILENO;
+  } else if (cfg.access_log != "off" && !cfg.access_log.empty()) {
+    shared.access_log_fd = open(cfg.access_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (shared.access_log_fd < 0) {
+      std::fprintf(stderr, "ringway: cannot open access log %s: %s\n", cfg.access_log.c_str(), std::strerror(errno));
+      return 1;
+    }
+  }
+
+  // Block the shutdown signals everywhere; the main thread takes them with sigwaitinfo().
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);  // internal: a worker failed to start
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>(shared, i));
+  std::vector<std::string> errors(threads);
+  std::vector<std::thread> pool;
+  const pthread_t main_thread = pthread_self();
+  for (unsigned i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      pin_to_cpu(i);
+      if (!workers[i]->run(errors[i])) pthread_kill(main_thread, SIGUSR1);
+    });
+  }
+
+  for (const auto& a : cfg.listen) std::fprintf(stderr, "ringway: listening on %s:%u with %u workers\n", a.host.c_str(), a.port, threads);
+  if (cfg.has_admin) std::fprintf(stderr, "ringway: admin on %s:%u\n", cfg.admin_listen.host.c_str(), cfg.admin_listen.port);
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  int code = 0;
+  if (sig == SIGUSR1) code = 1;
+  shared.draining.store(true, std::memory_order_release);
+  for (auto& w : workers) w->wake();
+  for (auto& t : pool) t.join();
+  for (unsigned i = 0; i < threads; ++i) {
+    if (!errors[i].empty()) {
+      std::fprintf(stderr, "ringway: worker %u: %s\n", i, errors[i].c_str());
+      code = 1;
+    }
+  }
+  if (shared.access_log_fd > STDOUT_FILENO) close(shared.access_log_fd);
+  if (code == 0) std::fprintf(stderr, "ringway: drained, exiting\n");
+  return code;
+}
+
+}  // namespace ringway::server

@@ -1,0 +1,378 @@
+// The worker's event loop: one io_uring, completions dispatched by the op in user_data, timers
+// checked on every iteration (they are O(1) to look at), the access log flushed without blocking.
+
+#include "server/worker.h"
+
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ringway/core/clock.h"
+#include "ringway/http/head_writer.h"
+
+namespace ringway::server {
+namespace {
+
+constexpr uint64_t kTickNs = 100'000'000;       // longest sleep: timers are checked at least this often
+constexpr uint32_t kRingEntries = 4096;
+constexpr uint16_t kBufferGroup = 1;
+constexpr uint32_t kBufferCount = 1024;         // power of two
+constexpr uint32_t kBufferSize = 16 * 1024;
+
+int open_listener(const config::Address& a, bool reuseport, std::string& error) {
+  int fd = socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // Each worker has its own accept queue; the kernel spreads connections over them.
+  if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (a.addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) != 0 || listen(fd, 4096) != 0) {
+    error = "listen on " + a.host + ":" + std::to_string(a.port) + ": " + std::strerror(errno);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Worker::Worker(Shared& shared, unsigned index)
+    : shared_(shared), cfg_(*shared.cfg), index_(index) {
+  limits_.max_request_line = cfg_.max_request_line;
+  limits_.max_head_bytes = cfg_.max_head_bytes;
+  limits_.max_header_count = cfg_.max_header_count;
+  // A block holds the rebuilt upstream head (client head plus our fields), then the downstream
+  // head, then copies for the access log.
+  block_size_ = 2 * cfg_.max_head_bytes + 16 * 1024;
+  header_timers_.set_duration_ms(cfg_.client_header_timeout_ms);
+  keepalive_timers_.set_duration_ms(cfg_.client_keepalive_timeout_ms);
+  body_timers_.set_duration_ms(cfg_.body_timeout_ms);
+  connect_timers_.set_duration_ms(cfg_.upstream_connect_timeout_ms);
+  response_timers_.set_duration_ms(cfg_.upstream_response_timeout_ms);
+  up_idle_timers_.set_duration_ms(cfg_.upstream_idle_timeout_ms);
+  linger_timers_.set_duration_ms(2'000);
+  pool_heads_.assign(shared_.targets.size(), nullptr);
+  pool_sizes_.assign(shared_.targets.size(), 0);
+  rr_.assign(cfg_.routes.size(), index);  // workers start at different targets
+  metrics_ = &shared_.metrics->shard(index);
+  log_enabled_ = shared_.access_log_fd >= 0;
+  for (const auto& f : shared_.filters) filters_.add(f->create(index, shared_.worker_count));
+}
+
+Worker::~Worker() {
+  for (auto& c : clients_) {
+    if (c->fd >= 0) close(c->fd);
+    if (c->ex.admin_body) delete c->ex.admin_body;
+  }
+  for (auto& u : upstreams_) {
+    if (u->fd >= 0) close(u->fd);
+  }
+  for (char* b : blocks_) delete[] b;
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (admin_fd_ >= 0) close(admin_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+bool Worker::setup(std::string& error) {
+  if (!loop_.init(kRingEntries, cfg_.sqpoll, error)) return false;
+  if (!buffers_.init(loop_.raw(), kBufferGroup, kBufferCount, kBufferSize, error)) return false;
+  for (const auto& a : cfg_.listen) {
+    // One listener per worker per address would need one accept op each; the common case is
+    // one address, and extra addresses are served by worker 0 only.
+    if (&a != &cfg_.listen.front() && index_ != 0) continue;
+    int fd = open_listener(a, true, error);
+    if (fd < 0) return false;
+    if (&a == &cfg_.listen.front()) listen_fd_ = fd;
+    arm_accept(fd, kOpAccept);
+  }
+  if (cfg_.has_admin && index_ == 0) {
+    admin_fd_ = open_listener(cfg_.admin_listen, false, error);
+    if (admin_fd_ < 0) return false;
+    arm_accept(admin_fd_, kOpAdminAccept);
+  }
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    error = std::string("eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  arm_wake();
+  return true;
+}
+
+void Worker::wake() {
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+void Worker::arm_wake() {
+  io_uring_sqe* s = loop_.sqe();
+  io_uring_prep_read(s, wake_fd_, &wake_value_, sizeof(wake_value_), 0);
+  io_uring_sqe_set_data64(s, ring::pack(0, 0, kOpWake));
+}
+
+bool Worker::run(std::string& error) {
+  if (!setup(error)) return false;
+  shared_.ready_workers.fetch_add(1, std::memory_order_release);
+  now_ns_ = core::monotonic_ns();
+  if (shared_.draining.load(std::memory_order_acquire)) begin_drain();
+  io_uring* ring = loop_.raw();
+  while (!stop_) {
+    loop_.submit_and_wait(kTickNs);
+    now_ns_ = core::monotonic_ns();
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring, head, cqe) {
+      dispatch(cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(ring, seen);
+    buffers_.publish();
+    // Receives that found the buffer ring empty wait here until buffers come back.
+    if (buffers_.available() > 0 && !starved_clients_.empty()) {
+      auto waiting = std::move(starved_clients_);
+      starved_clients_.clear();
+      for (DownstreamConn* c : waiting) {
+        c->starved = false;
+        if (!c->closing) arm_client_recv(*c);
+      }
+    }
+    if (buffers_.available() > 0 && !starved_upstreams_.empty()) {
+      auto waiting = std::move(starved_upstreams_);
+      starved_upstreams_.clear();
+      for (UpstreamConn* u : waiting) {
+        u->starved = false;
+        if (!u->closing) arm_up_recv(*u);
+      }
+    }
+    run_timers();
+    flush_access_log(false);
+    if (draining_) {
+      if (open_clients_ == 0 || now_ns_ >= drain_deadline_ns_) {
+        for (auto& c : clients_) {
+          if (c->in_use && !c->closing) close_client(*c, true);
+        }
+        for (UpstreamConn*& head : pool_heads_) {
+          while (head != nullptr) close_upstream(*head);
+        }
+        if (open_clients_ == 0) {
+          flush_access_log(true);
+          stop_ = true;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+void Worker::dispatch(io_uring_cqe* cqe) {
+  const uint64_t ud = io_uring_cqe_get_data64(cqe);
+  const uint8_t op = ring::unpack_op(ud);
+  const uint32_t idx = ring::unpack_index(ud);
+  const uint32_t gen = ring::unpack_gen(ud);
+  const int res = cqe->res;
+  const uint32_t flags = cqe->flags;
+  if (flags & IORING_CQE_F_BUFFER) buffers_.taken();
+
+  switch (op) {
+    case kOpAccept:
+    case kOpAdminAccept:
+      on_accept(res, flags, op == kOpAdminAccept);
+      return;
+    case kOpWake:
+      if (shared_.draining.load(std::memory_order_acquire)) begin_drain();
+      if (!stop_) arm_wake();
+      return;
+    case kOpLogWrite:
+      log_writing_ = false;
+      access_log_.end_flush(res > 0 ? static_cast<size_t>(res) : 0);
+      return;
+    case kOpCancel:
+    case kOpNone:
+      return;
+    default:
+      break;
+  }
+
+  if (op == kOpClientRecv || op == kOpClientSend) {
+    DownstreamConn& c = *clients_[idx];
+    if (c.gen != (gen & 0xffffff) || !c.in_use) {
+      // Cannot happen while objects are recycled only after their last completion; drop the
+      // buffer rather than touch a stranger.
+      if (flags & IORING_CQE_F_BUFFER) buffers_.give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+      return;
+    }
+    --c.pending;
+    if (op == kOpClientRecv) {
+      on_client_recv(c, res, flags);
+    } else {
+      on_client_send(c, res);
+    }
+    if (c.in_use && c.closing && c.pending == 0) finalize_client(c);
+    return;
+  }
+
+  UpstreamConn& u = *upstreams_[idx];
+  if (u.gen != (gen & 0xffffff) || !u.in_use) {
+    if (flags & IORING_CQE_F_BUFFER) buffers_.give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+    return;
+  }
+  --u.pending;
+  switch (op) {
+    case kOpUpConnect:
+      on_up_connect(u, res);
+      break;
+    case kOpUpRecv:
+      on_up_recv(u, res, flags);
+      break;
+    case kOpUpSend:
+      on_up_send(u, res);
+      break;
+    default:
+      break;
+  }
+  if (u.in_use && u.closing && u.pending == 0) finalize_upstream(u);
+}
+
+void Worker::run_timers() {
+  core::TimerNode* n;
+  core::TimerList* lists[] = {&header_timers_, &keepalive_timers_, &body_timers_,
+                              &connect_timers_, &response_timers_, &linger_timers_};
+  for (core::TimerList* l : lists) {
+    while ((n = l->pop_expired(now_ns_)) != nullptr) {
+      DownstreamConn* c = reinterpret_cast<DownstreamConn*>(
+          reinterpret_cast<char*>(n) - offsetof(DownstreamConn, timer));
+      on_timer(*c);
+    }
+  }
+  while ((n = up_idle_timers_.pop_expired(now_ns_)) != nullptr) {
+    UpstreamConn* u = reinterpret_cast<UpstreamConn*>(
+        reinterpret_cast<char*>(n) - offsetof(UpstreamConn, timer));
+    close_upstream(*u);
+  }
+}
+
+void Worker::on_timer(DownstreamConn& c) {
+  const TimerKind kind = c.timer_kind;
+  c.timer_kind = TimerKind::kNone;
+  if (c.closing) return;
+  switch (kind) {
+    case TimerKind::kKeepAlive:
+    case TimerKind::kLinger:
+      close_client(c, false);
+      return;
+    case TimerKind::kHeader:
+      // RFC 9110 15.5.9: 408 tells a client that sent part of a head why it is dropped.
+      local_reply(c, 408, "the request head did not arrive in time", true);
+      return;
+    case TimerKind::kConnect:
+      metrics_->count_upstream_error(obs::UpstreamErrorKind::kConnectTimeout);
+      fail_exchange(c, 504, "upstream connect timed out");
+      return;
+    case TimerKind::kResponse:
+      metrics_->count_upstream_error(obs::UpstreamErrorKind::kResponseTimeout);
+      fail_exchange(c, 504, "upstream response timed out");
+      return;
+    case TimerKind::kBody:
+      if (!c.ex.response_started && !c.ex.request_done) {
+        fail_exchange(c, 408, "the request body stalled");
+      } else {
+        fail_exchange(c, 504, "body transfer stalled");
+      }
+      return;
+    case TimerKind::kNone:
+      return;
+  }
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  drain_deadline_ns_ = now_ns_ + static_cast<uint64_t>(cfg_.drain_timeout_ms) * 1'000'000ull;
+  // Closing the listeners ends their multishot accepts; the kernel spreads new connections over
+  // the workers that still listen, and refuses them once none does.
+  if (listen_fd_ >= 0) {
+    io_uring_sqe* s = loop_.sqe();
+    io_uring_prep_cancel_fd(s, listen_fd_, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(s, ring::pack(0, 0, kOpCancel));
+    shutdown(listen_fd_, SHUT_RDWR);
+    close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  for (auto& c : clients_) {
+    if (c->in_use && !c->closing && c->state == DownState::kIdle && !c->admin) close_client(*c, false);
+  }
+}
+
+void Worker::flush_access_log(bool force) {
+  if (!log_enabled_ || log_writing_) return;
+  if (!force && !access_log_.should_flush() && now_ns_ < next_log_flush_ns_) return;
+  next_log_flush_ns_ = now_ns_ + kTickNs;
+  if (access_log_.pending_bytes() == 0) return;
+  std::span<const char> bytes = access_log_.begin_flush();
+  if (bytes.empty()) return;
+  if (force) {
+    // Shutting down: write synchronously so nothing is lost.
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = write(shared_.access_log_fd, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    access_log_.end_flush(done);
+    if (access_log_.pending_bytes() > 0) flush_access_log(true);
+    return;
+  }
+  io_uring_sqe* s = loop_.sqe();
+  // Offset -1: the file position (O_APPEND files append; pipes and terminals just write).
+  io_uring_prep_write(s, shared_.access_log_fd, bytes.data(), static_cast<unsigned>(bytes.size()),
+                      static_cast<uint64_t>(-1));
+  io_uring_sqe_set_data64(s, ring::pack(0, 0, kOpLogWrite));
+  log_writing_ = true;
+}
+
+void Worker::serve_admin(DownstreamConn& c, const http::Request& req) {
+  std::string body;
+  uint16_t status = 200;
+  std::string_view type = "text/plain; charset=utf-8";
+  if (req.path == "/healthz") {
+    body = "ok\n";
+  } else if (req.path == "/readyz") {
+    const bool ready = shared_.ready_workers.load(std::memory_order_acquire) == shared_.worker_count &&
+                       !shared_.draining.load(std::memory_order_acquire);
+    status = ready ? 200 : 503;
+    body = ready ? "ready\n" : "not ready\n";
+  } else if (req.path == "/metrics") {
+    shared_.metrics->render_prometheus(body);
+    type = obs::kPrometheusContentType;
+  } else {
+    local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics)", !req.keep_alive);
+    return;
+  }
+  const bool close_after = !req.keep_alive || draining_;
+  std::string* out = new std::string();
+  out->reserve(body.size() + 160);
+  out->append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
+  out->append(http::reason_phrase(status)).append("\r\nContent-Type: ").append(type);
+  out->append("\r\nContent-Length: ").append(std::to_string(req.method == http::Method::kHead ? body.size() : body.size()));
+  out->append(close_after ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  if (req.method != http::Method::kHead) out->append(body);
+  c.ex.admin_body = out;
+  c.ex.local = true;
+  c.ex.status = status;
+  c.ex.close_after = close_after;
+  c.ex.response_done = true;
+  c.ex.request_done = true;
+  c.send.hold[0] = Buf{out->data(), 0, static_cast<uint32_t>(out->size()), -1, false};
+  c.send.count = 1;
+  client_send(c);
+}
+
+}  // namespace ringway::server

@@ -1,0 +1,294 @@
+// A Worker owns one io_uring, one SO_REUSEPORT listener, and every connection, pool, buffer,
+// timer and counter it touches: nothing here is shared with other workers except the immutable
+// Shared state and the metrics shard that the admin endpoint reads. Created and run on its own
+// pinned thread. The exchange logic lives in proxy/, connection lifecycle in net/, pools in
+// upstream/; they are member functions of Worker so that the hot path has no indirection.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringway/config/config.h"
+#include "ringway/core/timer_list.h"
+#include "ringway/filter/filter.h"
+#include "ringway/http/parser.h"
+#include "ringway/obs/access_log.h"
+#include "ringway/obs/metrics.h"
+#include "ringway/ring/loop.h"
+#include "ringway/route/router.h"
+
+namespace ringway::server {
+
+// Built once by run(), read-only for the workers (except the atomics, which are set by the main
+// thread and read by workers).
+struct Shared {
+  const config::Config* cfg = nullptr;
+  std::unique_ptr<route::Router> router;
+  std::vector<const config::Target*> targets;  // every route's targets, flattened
+  std::vector<uint32_t> route_target_base;     // route index -> first index in targets
+  std::vector<http::Header> add_headers;       // views into cfg->add_headers
+  std::vector<std::unique_ptr<filter::FilterFactory>> filters;
+  obs::MetricsRegistry* metrics = nullptr;
+  int access_log_fd = -1;
+  unsigned worker_count = 0;
+  std::atomic<unsigned> ready_workers{0};
+  std::atomic<bool> draining{false};
+};
+
+enum Op : uint8_t {
+  kOpNone = 0,
+  kOpAccept,
+  kOpAdminAccept,
+  kOpWake,
+  kOpLogWrite,
+  kOpCancel,      // completion of a cancel request: nothing to do
+  kOpClientRecv,
+  kOpClientSend,
+  kOpUpConnect,
+  kOpUpRecv,
+  kOpUpSend,
+};
+
+// A byte range in either a provided receive buffer (bid >= 0), a worker block (block) or
+// memory that something else owns.
+struct Buf {
+  char* data = nullptr;
+  uint32_t off = 0;
+  uint32_t len = 0;
+  int32_t bid = -1;
+  bool block = false;
+  const char* begin() const { return data + off; }
+  bool empty() const { return len == 0; }
+};
+
+// One send in flight on a socket: up to two ranges (a head and a body part), resumed on short
+// writes. `release` says which ranges go back to their pool when the send completes.
+struct SendOp {
+  iovec iov[2]{};
+  msghdr msg{};
+  Buf hold[2];
+  uint8_t count = 0;
+  bool busy = false;
+};
+
+enum class TimerKind : uint8_t { kNone, kHeader, kKeepAlive, kBody, kConnect, kResponse, kLinger };
+
+struct UpstreamConn;
+
+enum class DownState : uint8_t {
+  kIdle,        // between requests, waiting for the first byte
+  kHead,        // part of a request head received
+  kExchange,    // a request is being forwarded or answered
+  kLingering,   // our side is shut for writing; reading until the client closes (or a timeout)
+};
+
+struct Exchange {
+  UpstreamConn* up = nullptr;
+  const config::Route* route = nullptr;
+  uint32_t route_index = 0;
+  uint32_t target_index = 0;
+  bool routed = false;
+  bool local = false;              // answered by the gateway (no upstream)
+  http::Method method = http::Method::kOther;
+  http::BodyFraming req_framing = http::BodyFraming::kNone;
+  bool client_keep_alive = true;
+  bool http10 = false;
+  bool request_done = false;       // every request body byte was sent upstream
+  bool head_sent = false;          // the request head was sent upstream
+  bool response_head_done = false;
+  bool response_started = false;   // some response byte was sent to the client
+  bool response_done = false;
+  bool close_after = false;        // close the client connection when the exchange ends
+  bool retried = false;
+  bool reused_upstream = false;
+  uint64_t body_limit = 0;
+  uint64_t req_body_seen = 0;      // chunked bodies: bytes counted against body_limit
+  uint32_t in_flight_body = 0;     // bytes of the client's `in` being sent upstream right now
+  uint32_t in_flight_resp = 0;     // bytes of the upstream's `in` being sent to the client
+  bool req_body_final = false;     // the request body ends with the bytes in flight
+  bool resp_final = false;         // the response ends with the bytes in flight
+  char* block = nullptr;           // worker block: upstream head, downstream head, log copies
+  uint32_t up_head_len = 0;
+  uint16_t status = 0;
+  uint64_t start_ns = 0;
+  uint64_t upstream_start_ns = 0;
+  uint64_t upstream_head_ns = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  std::string_view log_method;     // views into block
+  std::string_view log_target;
+  std::string* admin_body = nullptr;  // admin replies only
+  http::Header resp_headers[filter::RequestContext::kMaxResponseHeaders];
+  uint8_t resp_header_count = 0;
+  char resp_header_store[256];
+};
+
+struct DownstreamConn {
+  uint32_t index = 0;
+  uint32_t gen = 0;
+  int fd = -1;
+  uint16_t pending = 0;       // SQEs in flight that carry this conn's user_data
+  bool in_use = false;
+  bool admin = false;
+  bool recv_armed = false;
+  bool starved = false;       // waiting for a free receive buffer
+  bool closing = false;
+  bool abort = false;         // close with RST
+  DownState state = DownState::kIdle;
+  TimerKind timer_kind = TimerKind::kNone;
+  core::TimerNode timer;
+  Buf in;                     // received, not yet consumed
+  SendOp send;
+  Exchange ex;
+  std::unique_ptr<http::RequestParser> parser;
+  char client_ip[INET6_ADDRSTRLEN] = {};
+  uint8_t client_ip_len = 0;
+  std::string_view ip() const { return {client_ip, client_ip_len}; }
+};
+
+struct UpstreamConn {
+  uint32_t index = 0;
+  uint32_t gen = 0;
+  int fd = -1;
+  uint16_t pending = 0;
+  bool in_use = false;
+  bool connected = false;
+  bool recv_armed = false;
+  bool starved = false;
+  bool closing = false;
+  bool reusable = true;
+  uint32_t target_index = 0;
+  DownstreamConn* owner = nullptr;   // null while idle in the pool
+  UpstreamConn* pool_prev = nullptr; // idle list links
+  UpstreamConn* pool_next = nullptr;
+  core::TimerNode timer;             // idle timeout while pooled
+  Buf in;
+  SendOp send;
+  std::unique_ptr<http::ResponseParser> parser;
+  uint64_t served = 0;
+};
+
+class Worker {
+ public:
+  Worker(Shared& shared, unsigned index);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Runs on the worker's own thread: sets up the ring and listeners, then loops until drained.
+  // Returns false (with error) if set-up failed.
+  bool run(std::string& error);
+  // Any thread: asks the worker to look at Shared::draining.
+  void wake();
+
+ private:
+  // --- server/worker.cc: loop, dispatch, timers, drain, admin ---
+  bool setup(std::string& error);
+  void dispatch(io_uring_cqe* cqe);
+  void run_timers();
+  void on_timer(DownstreamConn& c);
+  void begin_drain();
+  void arm_wake();
+  void flush_access_log(bool force);
+  void serve_admin(DownstreamConn& c, const http::Request& req);
+
+  // --- net/downstream.cc: accept, receive, send, close ---
+  void arm_accept(int fd, Op op);
+  void on_accept(int res, uint32_t flags, bool admin);
+  void arm_client_recv(DownstreamConn& c);
+  void on_client_recv(DownstreamConn& c, int res, uint32_t flags);
+  void client_send(DownstreamConn& c);
+  void on_client_send(DownstreamConn& c, int res);
+  void set_timer(DownstreamConn& c, TimerKind kind);
+  void close_client(DownstreamConn& c, bool abort);
+  void linger_close(DownstreamConn& c);
+  void finalize_client(DownstreamConn& c);
+  bool append_input(Buf& in, char* data, uint32_t n, int32_t bid, uint32_t limit);
+
+  // --- proxy/exchange.cc: the request/response pair ---
+  void process_input(DownstreamConn& c);
+  void start_exchange(DownstreamConn& c, const http::Request& req);
+  void forward(DownstreamConn& c);
+  void send_request_part(DownstreamConn& c);
+  void on_request_sent(DownstreamConn& c);
+  void on_request_body_data(DownstreamConn& c);
+  void on_upstream_data(UpstreamConn& u);
+  void on_upstream_failure(UpstreamConn& u, int err);
+  void send_response_part(DownstreamConn& c);
+  void finish_exchange(DownstreamConn& c);
+  void local_reply(DownstreamConn& c, uint16_t status, std::string_view detail, bool close,
+                   std::span<const http::Header> extra = {});
+  void fail_exchange(DownstreamConn& c, uint16_t status, std::string_view detail);
+  void log_exchange(DownstreamConn& c);
+
+  // --- upstream/pool.cc: keep-alive pools and upstream sockets ---
+  bool acquire_upstream(DownstreamConn& c);
+  void connect_upstream(DownstreamConn& c);
+  void on_up_connect(UpstreamConn& u, int res);
+  void arm_up_recv(UpstreamConn& u);
+  void on_up_recv(UpstreamConn& u, int res, uint32_t flags);
+  void up_send(UpstreamConn& u);
+  void on_up_send(UpstreamConn& u, int res);
+  void release_upstream(DownstreamConn& c, bool reuse);
+  void close_upstream(UpstreamConn& u);
+  void finalize_upstream(UpstreamConn& u);
+  void pool_remove(UpstreamConn& u);
+
+  // --- buffers ---
+  char* take_block();
+  void give_block(char* b);
+  void release(Buf& b);
+  void consume(Buf& b, uint32_t n);
+  bool start_send(SendOp& s, int fd, uint64_t ud);
+
+  DownstreamConn* new_client();
+  UpstreamConn* new_upstream();
+
+  Shared& shared_;
+  const config::Config& cfg_;
+  unsigned index_;
+  ring::Loop loop_;
+  ring::BufferRing buffers_;
+  http::Limits limits_;
+  int listen_fd_ = -1;
+  int admin_fd_ = -1;
+  int wake_fd_ = -1;
+  uint64_t wake_value_ = 0;
+  uint64_t now_ns_ = 0;
+  bool draining_ = false;
+  uint64_t drain_deadline_ns_ = 0;
+  bool stop_ = false;
+
+  std::vector<std::unique_ptr<DownstreamConn>> clients_;
+  std::vector<uint32_t> free_clients_;
+  uint32_t open_clients_ = 0;
+  std::vector<std::unique_ptr<UpstreamConn>> upstreams_;
+  std::vector<uint32_t> free_upstreams_;
+  std::vector<UpstreamConn*> pool_heads_;      // per target: idle list
+  std::vector<uint32_t> pool_sizes_;
+  std::vector<uint32_t> rr_;                   // per route: round-robin cursor
+  std::vector<DownstreamConn*> starved_clients_;
+  std::vector<UpstreamConn*> starved_upstreams_;
+
+  std::vector<char*> blocks_;                  // free worker blocks
+  uint32_t block_size_ = 0;
+
+  core::TimerList header_timers_, keepalive_timers_, body_timers_, connect_timers_,
+      response_timers_, up_idle_timers_, linger_timers_;
+
+  filter::Chain filters_;
+  obs::WorkerMetrics* metrics_ = nullptr;
+  obs::AccessLog access_log_;
+  bool log_enabled_ = false;
+  bool log_writing_ = false;
+  uint64_t next_log_flush_ns_ = 0;
+};
+
+}  // namespace ringway::server
