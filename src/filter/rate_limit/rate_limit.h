@@ -1,0 +1,102 @@
+// The rate-limit filter (--rate-limit SPEC, repeatable): answers 429 problem+json when a key
+// (client IP, API key, JWT subject or a header) exceeds its spec's rate, for the whole process
+// whatever the number of workers. The factory is built once at start-up and owns the shared,
+// lock-free bucket pools (token_pool.h explains the arithmetic and the error bound); each
+// worker's RateLimitFilter owns its lease tables and runs on that worker's thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringway/filter/filter.h"
+
+namespace ringway::filter::rate_limit {
+
+class SharedBuckets;
+class WorkerLimiter;
+
+enum class KeySource : uint8_t {
+  kIp,      // ctx.client_ip
+  kApiKey,  // X-Consumer added by the auth filter (ctx.edits), else the X-API-Key request header
+  kJwtSub,  // X-User-Id added by the JWT filter (ctx.edits); never a client-sent header
+  kHeader,  // first value of the request header `header_name`
+};
+// A request whose key source is missing or empty is counted under one shared "anonymous" key of
+// the spec, so clients without a key share one bucket rather than escaping the limit.
+
+// One --rate-limit SPEC: RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|header:NAME][,route=PREFIX]
+struct RateLimitSpec {
+  uint64_t rate = 0;        // requests per unit, 1..1e9 (and at most one per ns)
+  uint32_t unit_s = 1;      // 1 (s), 60 (m) or 3600 (h)
+  uint32_t burst = 0;       // bucket capacity; parse sets it to `rate` when not given
+  KeySource key = KeySource::kIp;
+  std::string header_name;  // for kHeader
+  std::string route;        // path prefix the spec applies to; "" = every request. Matched like
+                            // routes: "/a/" matches "/a/..."; "/a" matches "/a" and "/a/...".
+};
+
+// Parses SPEC; on failure returns false with a one-line reason in `error`.
+bool parse_rate_limit_spec(std::string_view text, RateLimitSpec& out, std::string& error);
+
+enum class HeaderStyle : uint8_t {
+  kDraft,   // RateLimit-Policy / RateLimit (draft-ietf-httpapi-ratelimit-headers-10, see below)
+  kLegacy,  // X-RateLimit-Limit / X-RateLimit-Remaining / X-RateLimit-Reset
+};
+// Fields emitted (draft-ietf-httpapi-ratelimit-headers-10 form: the policy is an sf-String item):
+//   RateLimit-Policy: "default";q=<rate>;w=<unit in seconds>
+//   RateLimit: "default";r=<remaining>;t=<seconds>
+// t is, when r > 0, the seconds until the bucket is full again, and when r = 0 the seconds until
+// one more request is admitted (the same instant as Retry-After, as the draft asks). The policy is
+// named "default" when there is one spec, else "rl1", "rl2", ... in flag order. Legacy style:
+// X-RateLimit-Limit is the rate per unit, -Remaining is r, -Reset is t (delta seconds).
+// When a request is limited by several specs, the fields describe the one with the least room.
+
+struct RateLimitOptions {
+  uint32_t max_keys = 65536;           // --rate-limit-keys: shared table capacity per spec
+  uint32_t max_local_keys = 16384;     // per worker and spec (capped at max_keys)
+  HeaderStyle style = HeaderStyle::kDraft;
+  bool headers_on_allowed = false;     // also add the fields to forwarded responses
+  uint64_t lease_ttl_ns = 100'000'000; // a worker's unspent lease goes back after this
+  uint32_t lease_divisor = 8;          // k in lease = max(1, burst / (workers * k))
+  uint64_t hash_seed = 0;              // 0: random per process
+};
+
+// Immutable after construction, except the shared pools which are built for concurrent use.
+struct SharedState;
+
+class RateLimitFilterFactory final : public FilterFactory {
+ public:
+  static constexpr size_t kMaxSpecs = 16;
+  // specs.size() must be in [1, kMaxSpecs] (config validation rejects more).
+  RateLimitFilterFactory(std::vector<RateLimitSpec> specs, RateLimitOptions options);
+  ~RateLimitFilterFactory() override;
+
+  std::unique_ptr<Filter> create(unsigned worker_index, unsigned worker_count) const override;
+
+  // Occupied entries of spec i's shared table (tests, metrics).
+  uint32_t shared_entry_count(size_t spec) const;
+  uint32_t shared_capacity(size_t spec) const;
+
+ private:
+  std::shared_ptr<SharedState> state_;
+};
+
+class RateLimitFilter final : public Filter {
+ public:
+  RateLimitFilter(std::shared_ptr<SharedState> state, unsigned worker_count);
+  ~RateLimitFilter() override;
+  Verdict on_request(RequestContext& ctx) override;
+
+  uint32_t local_entry_count(size_t spec) const;
+  uint32_t local_capacity(size_t spec) const;
+  uint32_t lease_size(size_t spec) const;
+
+ private:
+  std::shared_ptr<SharedState> state_;
+  std::vector<std::unique_ptr<WorkerLimiter>> limiters_;  // one per spec
+};
+
+}  // namespace ringway::filter::rate_limit
