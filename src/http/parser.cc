@@ -394,6 +394,35 @@ Method method_from_llhttp(uint8_t m) {
   }
 }
 
+// True if some segment of path is "." or ".." (RFC 3986 3.3), also spelled with %2e. The router
+// matches prefixes on the raw path, so "/public/../admin/x" would match "/public/" here and then
+// be normalised by the upstream into a path that another route (with other filters) guards.
+bool has_dot_segment(std::string_view path) {
+  if (path.find('.') == std::string_view::npos && path.find('%') == std::string_view::npos) return false;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t end = path.find('/', i);
+    if (end == std::string_view::npos) end = path.size();
+    int dots = 0;
+    bool other = false;
+    for (size_t j = i; j < end && !other;) {
+      if (path[j] == '.') {
+        ++dots;
+        ++j;
+      } else if (path[j] == '%' && j + 2 < end && path[j + 1] == '2' &&
+                 (path[j + 2] == 'e' || path[j + 2] == 'E')) {
+        ++dots;
+        j += 3;
+      } else {
+        other = true;
+      }
+    }
+    if (!other && (dots == 1 || dots == 2)) return true;
+    i = end + 1;
+  }
+  return false;
+}
+
 // Splits the request-target (RFC 9112 3.2) into path/query/host. Returns nullptr when valid.
 const char* split_target(Request& req) {
   const std::string_view t = req.target;
@@ -436,6 +465,7 @@ const char* split_target(Request& req) {
     req.path = rest;
   }
   if (req.path.empty()) req.path = kSlash;  // "http://h" or "http://h?q"
+  if (has_dot_segment(req.path)) return "dot-segment in path";
   return nullptr;
 }
 

@@ -415,8 +415,10 @@ void Worker::finish_exchange(DownstreamConn& c) {
     UpstreamConn& u = *ex.up;
     release_upstream(c, u.reusable && ex.request_done && ex.response_done && u.in.empty());
   }
-  log_exchange(c);
-  metrics_->count_request(ex.routed ? static_cast<int32_t>(ex.route_index) : -1, ex.status);
+  if (!c.admin) {  // the admin listener's own traffic is not gateway traffic
+    log_exchange(c);
+    metrics_->count_request(ex.routed ? static_cast<int32_t>(ex.route_index) : -1, ex.status);
+  }
   const bool close = ex.close_after;
   if (ex.block != nullptr) give_block(ex.block);
   delete ex.admin_body;

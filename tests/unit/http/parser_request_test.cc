@@ -134,6 +134,19 @@ TEST(RequestParser, RequestLineShape) {
   EXPECT_EQ(status_of("\r\n\r\n"), 400);  // empty lines only, no request
 }
 
+TEST(RequestParser, DotSegmentsRejected) {
+  // A raw-path prefix match must not be escapable by segments the upstream will normalise.
+  for (const char* target : {"/public/../admin", "/a/./b", "/a/..", "/..", "/a/%2e%2E/b", "/a/.%2e",
+                             "/a/%2E"}) {
+    EXPECT_EQ(status_of(get_with("Host: a\r\n", std::string("GET ") + target + " HTTP/1.1")), 400)
+        << target;
+  }
+  for (const char* target : {"/a/...", "/a/.hidden", "/v1.2/x", "/a/b.json?x=/../", "/%2e%2ex"}) {
+    EXPECT_EQ(status_of(get_with("Host: a\r\n", std::string("GET ") + target + " HTTP/1.1")), 0)
+        << target;
+  }
+}
+
 TEST(RequestParser, AsteriskFormOnlyWithOptions) {
   RequestParser parser(Limits{});
   Request req;
