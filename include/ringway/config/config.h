@@ -44,7 +44,14 @@ struct Route {
   std::vector<HeaderMatch> headers;   // all must match
   std::vector<Target> targets;        // balanced round-robin
   uint64_t max_body_size = 0;         // 0: the global max_body_size
-  // Later issues add per-route auth, rate limits, aggregation here.
+  // Authentication (issue 6). Kept as text: src/filter/builtin.cc turns it into filter objects,
+  // so this library does not depend on the filter libraries.
+  std::string auth;                   // "" (use Config::auth), none, api-key, jwt or any
+  std::vector<std::string> scopes;    // JWT scopes all required on this route
+  std::vector<NameValue> claims;      // JWT claims required (value "" = only present)
+  // Rate limits scoped to this route (issue 5): SPEC text as for --rate-limit, without route=.
+  std::vector<std::string> rate_limits;
+  // Later issues add aggregation here.
 };
 
 struct Config {
@@ -75,9 +82,33 @@ struct Config {
   uint32_t upstream_keepalive = 64;          // idle pooled conns per target per worker; 0: no reuse
 
   std::string access_log = "-";              // path, "-" (stdout) or "off"
+
+  // Rate limiting (issue 5). Specs are validated by filter::build_builtin_filters().
+  std::vector<std::string> rate_limits;      // --rate-limit SPEC (repeatable)
+  uint32_t rate_limit_keys = 65536;          // --rate-limit-keys: key table capacity per spec
+  bool rate_limit_headers = false;           // fields on allowed responses too
+  bool rate_limit_legacy_headers = false;    // X-RateLimit-* instead of RateLimit/-Policy
+
+  // API keys (issue 6). NAME=KEY text: the keys are hashed when the filter is built.
+  std::vector<std::string> api_keys;         // --api-key NAME=KEY (repeatable)
+  std::string api_keys_file;                 // --api-keys-file
+  std::string api_key_header = "X-API-Key";  // --api-key-header
+  std::string api_key_query;                 // --api-key-query ("" = not looked up)
+
+  // JWT (issue 6).
+  std::string jwt_jwks;                      // --jwt-jwks FILE
+  std::vector<std::string> jwt_keys;         // --jwt-key KID=pem:FILE|secret:FILE (repeatable)
+  uint32_t jwt_leeway_s = 60;                // --jwt-leeway
+  std::string jwt_issuer;                    // --jwt-issuer ("" = not checked)
+  std::vector<std::string> jwt_audiences;    // --jwt-audience (repeatable; empty = not checked)
+  std::vector<std::string> jwt_claim_headers;  // --jwt-claim-header CLAIM=HEADER (repeatable)
+
+  std::string auth = "none";                 // --auth: mode of routes that set none of their own
   bool demo = false;
   bool test_only = false;                    // -t: validate and exit
   bool sqpoll = false;                       // opt-in, costs a core
+  bool splice = true;                        // Content-Length bodies via splice(2) on plain legs
+  uint64_t splice_min_bytes = 16 * 1024;     // smaller remaining bodies take the copy path
 };
 
 // Result of loading: either a config or a human-readable error ("--route: ...").

@@ -16,7 +16,8 @@ namespace ringway::server {
 
 void Worker::arm_accept(int fd, Op op) {
   io_uring_sqe* s = loop_.sqe();
-  io_uring_prep_multishot_accept(s, fd, nullptr, nullptr, SOCK_CLOEXEC);
+  // Non-blocking: the splice path calls splice(2) itself; io_uring still polls for its own ops.
+  io_uring_prep_multishot_accept(s, fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   io_uring_sqe_set_data64(s, ring::pack(0, 0, op));
 }
 
@@ -276,6 +277,7 @@ void Worker::finalize_client(DownstreamConn& c) {
   for (uint8_t i = 0; i < c.send.count; ++i) release(c.send.hold[i]);
   c.send.count = 0;
   if (c.ex.block != nullptr) give_block(c.ex.block);
+  release_pipes(c.ex);
   delete c.ex.admin_body;
   c.ex = Exchange{};
   c.in_use = false;

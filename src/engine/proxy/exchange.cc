@@ -215,7 +215,8 @@ void Worker::on_request_sent(DownstreamConn& c) {
   set_timer(c, TimerKind::kBody);
   if (!c.in.empty()) {
     send_request_part(c);
-  } else {
+  } else if (!(ex.req_framing == http::BodyFraming::kLength &&
+               can_splice(c.parser->body_remaining()) && start_upload_splice(c))) {
     arm_client_recv(c);
   }
 }
@@ -262,6 +263,7 @@ void Worker::on_upstream_data(UpstreamConn& u) {
       continue;
     }
     ex.status = resp.status;
+    ex.resp_framing = resp.framing;
     ex.response_head_done = true;
     ex.upstream_head_ns = now_ns_;
     ex.close_after = ex.close_after || !ex.client_keep_alive || draining_ || !ex.request_done ||
@@ -328,7 +330,8 @@ void Worker::send_response_part(DownstreamConn& c) {
   set_timer(c, TimerKind::kBody);
   if (!u.in.empty()) {
     on_upstream_data(u);
-  } else {
+  } else if (!(ex.resp_framing == http::ResponseFraming::kLength &&
+               can_splice(u.parser->body_remaining()) && start_download_splice(c))) {
     arm_up_recv(u);
   }
 }
@@ -338,7 +341,7 @@ void Worker::on_upstream_failure(UpstreamConn& u, int err) {
   Exchange& ex = c.ex;
   u.reusable = false;
   if (ex.response_head_done) {
-    if (err == 0 && !u.send.busy && ex.in_flight_resp == 0 &&
+    if (err == 0 && !u.send.busy && ex.in_flight_resp == 0 && !ex.down_pipe.valid() &&
         u.parser->finish_eof() == http::ParseStatus::kDone) {
       // A close-delimited body ends here (RFC 9112 6.3 rule 8).
       ex.resp_final = true;
@@ -420,6 +423,7 @@ void Worker::finish_exchange(DownstreamConn& c) {
     metrics_->count_request(ex.routed ? static_cast<int32_t>(ex.route_index) : -1, ex.status);
   }
   const bool close = ex.close_after;
+  release_pipes(ex);
   if (ex.block != nullptr) give_block(ex.block);
   delete ex.admin_body;
   c.ex = Exchange{};

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <thread>
 
+#include "ringway/filter/builtin.h"
 #include "server/worker.h"
 
 namespace ringway::server {
@@ -50,6 +51,11 @@ int run(const config::Config& cfg) {
     for (const config::Target& t : r.targets) shared.targets.push_back(&t);
   }
   for (const config::NameValue& h : cfg.add_headers) shared.add_headers.push_back({h.name, h.value});
+  std::string filter_error;
+  if (!filter::build_builtin_filters(cfg, shared.filters, filter_error)) {
+    std::fprintf(stderr, "ringway: %s\n", filter_error.c_str());
+    return 2;
+  }
   unsigned threads = cfg.threads;
   if (threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -75,6 +75,10 @@ Worker::~Worker() {
     if (u->fd >= 0) close(u->fd);
   }
   for (char* b : blocks_) delete[] b;
+  for (Pipe& p : pipes_) {
+    close(p.r);
+    close(p.w);
+  }
   if (listen_fd_ >= 0) close(listen_fd_);
   if (admin_fd_ >= 0) close(admin_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -201,7 +205,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       break;
   }
 
-  if (op == kOpClientRecv || op == kOpClientSend) {
+  if (op == kOpClientRecv || op == kOpClientSend || op == kOpClientPollIn || op == kOpClientPollOut) {
     DownstreamConn& c = *clients_[idx];
     if (c.gen != (gen & 0xffffff) || !c.in_use) {
       // Cannot happen while objects are recycled only after their last completion; drop the
@@ -210,10 +214,17 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       return;
     }
     --c.pending;
-    if (op == kOpClientRecv) {
-      on_client_recv(c, res, flags);
-    } else {
-      on_client_send(c, res);
+    switch (op) {
+      case kOpClientRecv: on_client_recv(c, res, flags); break;
+      case kOpClientSend: on_client_send(c, res); break;
+      case kOpClientPollIn:
+        c.ex.upload_polling = false;
+        if (!c.closing && c.ex.up_pipe.valid() && c.ex.up != nullptr) pump_upload(c);
+        break;
+      default:  // kOpClientPollOut
+        c.ex.download_polling = false;
+        if (!c.closing && c.ex.down_pipe.valid() && c.ex.up != nullptr) pump_download(c);
+        break;
     }
     if (c.in_use && c.closing && c.pending == 0) finalize_client(c);
     return;
@@ -234,6 +245,18 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       break;
     case kOpUpSend:
       on_up_send(u, res);
+      break;
+    case kOpUpPollIn:
+      if (u.owner != nullptr && !u.closing) {
+        u.owner->ex.download_polling = false;
+        if (u.owner->ex.down_pipe.valid()) pump_download(*u.owner);
+      }
+      break;
+    case kOpUpPollOut:
+      if (u.owner != nullptr && !u.closing) {
+        u.owner->ex.upload_polling = false;
+        if (u.owner->ex.up_pipe.valid()) pump_upload(*u.owner);
+      }
       break;
     default:
       break;

@@ -54,6 +54,18 @@ enum Op : uint8_t {
   kOpUpConnect,
   kOpUpRecv,
   kOpUpSend,
+  kOpClientPollIn,   // splice readiness: request body on the client socket
+  kOpClientPollOut,  // splice readiness: room on the client socket for the response body
+  kOpUpPollIn,       // splice readiness: response body on the upstream socket
+  kOpUpPollOut,      // splice readiness: room on the upstream socket for the request body
+};
+
+// A pipe from the worker's cache, used to move body bytes socket -> pipe -> socket with splice(2).
+struct Pipe {
+  int r = -1;
+  int w = -1;
+  uint32_t bytes = 0;  // in the pipe, not yet spliced out
+  bool valid() const { return r >= 0; }
 };
 
 // A byte range in either a provided receive buffer (bid >= 0), a worker block (block) or
@@ -114,6 +126,11 @@ struct Exchange {
   uint32_t in_flight_resp = 0;     // bytes of the upstream's `in` being sent to the client
   bool req_body_final = false;     // the request body ends with the bytes in flight
   bool resp_final = false;         // the response ends with the bytes in flight
+  http::ResponseFraming resp_framing = http::ResponseFraming::kNone;
+  Pipe up_pipe;                    // request body splice (client -> upstream)
+  Pipe down_pipe;                  // response body splice (upstream -> client)
+  bool upload_polling = false;     // a readiness poll for the upload splice is in flight
+  bool download_polling = false;
   char* block = nullptr;           // worker block: upstream head, downstream head, log copies
   uint32_t up_head_len = 0;
   uint16_t status = 0;
@@ -228,6 +245,17 @@ class Worker {
   void fail_exchange(DownstreamConn& c, uint16_t status, std::string_view detail);
   void log_exchange(DownstreamConn& c);
 
+  // --- proxy/splice.cc: Content-Length bodies moved with splice(2) through cached pipes ---
+  bool can_splice(uint64_t remaining) const;
+  bool start_upload_splice(DownstreamConn& c);
+  void pump_upload(DownstreamConn& c);
+  bool start_download_splice(DownstreamConn& c);
+  void pump_download(DownstreamConn& c);
+  void arm_poll(int fd, uint32_t events, uint64_t ud);
+  bool take_pipe(Pipe& p);
+  void give_pipe(Pipe& p);
+  void release_pipes(Exchange& ex);
+
   // --- upstream/pool.cc: keep-alive pools and upstream sockets ---
   bool acquire_upstream(DownstreamConn& c);
   void connect_upstream(DownstreamConn& c);
@@ -277,6 +305,8 @@ class Worker {
   std::vector<DownstreamConn*> starved_clients_;
   std::vector<UpstreamConn*> starved_upstreams_;
 
+  std::vector<Pipe> pipes_;                    // drained spare pipes
+  uint32_t pipes_open_ = 0;                    // pipes in use or spare
   std::vector<char*> blocks_;                  // free worker blocks
   uint32_t block_size_ = 0;
 

@@ -49,7 +49,7 @@ bool Worker::acquire_upstream(DownstreamConn& c) {
 
 void Worker::connect_upstream(DownstreamConn& c) {
   const config::Target& t = *shared_.targets[c.ex.target_index];
-  int fd = socket(t.address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(t.address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     fail_exchange(c, 503, "no upstream connection available (out of sockets)");
     return;
