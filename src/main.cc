@@ -8,6 +8,7 @@
 
 #include "ringway/config/config.h"
 #include "ringway/demo/demo_upstreams.h"
+#include "ringway/filter/builtin.h"
 #include "ringway/server/server.h"
 
 namespace {
@@ -41,6 +42,13 @@ int main(int argc, char** argv) {
   }
   ringway::config::Config& cfg = loaded.config;
   if (cfg.test_only) {
+    // Build the filters too: -t must catch what start-up would (bad specs, unreadable keys).
+    std::vector<std::unique_ptr<ringway::filter::FilterFactory>> filters;
+    std::string error;
+    if (!ringway::filter::build_builtin_filters(cfg, filters, error)) {
+      std::fprintf(stderr, "ringway: %s\n", error.c_str());
+      return 2;
+    }
     std::printf("ringway: configuration OK (%zu routes, mimalloc %d)\n", cfg.routes.size(), mi_version());
     return 0;
   }

@@ -148,6 +148,119 @@ bool set_access_log(Config& c, std::string_view v, std::string& e) {
 
 bool set_nothing(Config&, std::string_view, std::string&) { return true; }
 
+// --- rate limits and authentication ---
+// The specs and key sources are parsed by the filter libraries when the chain is built
+// (filter::build_builtin_filters, also run by -t); here only what needs no filter knowledge is
+// checked, so that a typo is still reported with the flag or key that carried it.
+
+bool printable_text(std::string_view v, std::string_view what, std::string& e) {
+  if (v.empty() || !no_ctl(v)) {
+    e = "expected " + std::string(what);
+    return false;
+  }
+  return true;
+}
+
+bool add_rate_limit(Config& c, std::string_view v, std::string& e) {
+  if (!printable_text(v, "RATE/UNIT[,burst=N][,key=...][,route=PREFIX]", e)) return false;
+  c.rate_limits.emplace_back(v);
+  return true;
+}
+
+// "NAME=VALUE" with both sides non-empty. The message never repeats VALUE: for --api-key it is a
+// secret.
+bool split_assignment(std::string_view v, std::string_view what, std::string& e) {
+  const size_t eq = v.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == v.size() || !no_ctl(v)) {
+    e = "expected " + std::string(what);
+    return false;
+  }
+  return true;
+}
+
+bool add_api_key(Config& c, std::string_view v, std::string& e) {
+  if (!split_assignment(v, "NAME=KEY", e)) return false;
+  c.api_keys.emplace_back(v);
+  return true;
+}
+
+template <auto Member>
+bool set_path(Config& c, std::string_view v, std::string& e) {
+  if (!printable_text(v, "a file path", e)) return false;
+  (c.*Member).assign(v);
+  return true;
+}
+
+bool set_api_key_header(Config& c, std::string_view v, std::string& e) {
+  if (!is_token(v)) {
+    e = "invalid header name '" + std::string(v) + "' (must be a token)";
+    return false;
+  }
+  c.api_key_header.assign(v);
+  return true;
+}
+
+bool set_api_key_query(Config& c, std::string_view v, std::string& e) {
+  if (v.empty() || !visible_ascii(v) || v.find_first_of("&=#?%+") != std::string_view::npos) {
+    e = "invalid query parameter name '" + std::string(v) + "'";
+    return false;
+  }
+  c.api_key_query.assign(v);
+  return true;
+}
+
+bool add_jwt_key(Config& c, std::string_view v, std::string& e) {
+  if (!split_assignment(v, "KID=pem:FILE or KID=secret:FILE", e)) return false;
+  c.jwt_keys.emplace_back(v);
+  return true;
+}
+
+bool set_jwt_leeway(Config& c, std::string_view v, std::string& e) {
+  uint32_t ms = 0;
+  if (!parse_duration_ms(v, ms, e)) return false;
+  if (ms % 1000 != 0) {
+    e = "leeway must be whole seconds, got '" + std::string(v) + "'";
+    return false;
+  }
+  c.jwt_leeway_s = ms / 1000;
+  return true;
+}
+
+bool set_jwt_issuer(Config& c, std::string_view v, std::string& e) {
+  if (!printable_text(v, "an issuer (a non-empty string)", e)) return false;
+  c.jwt_issuer.assign(v);
+  return true;
+}
+
+bool add_jwt_audience(Config& c, std::string_view v, std::string& e) {
+  if (!printable_text(v, "an audience (a non-empty string)", e)) return false;
+  c.jwt_audiences.emplace_back(v);
+  return true;
+}
+
+bool add_jwt_claim_header(Config& c, std::string_view v, std::string& e) {
+  if (!split_assignment(v, "CLAIM=HEADER", e)) return false;
+  const std::string_view header = v.substr(v.find('=') + 1);
+  if (!is_token(header)) {
+    e = "invalid header name '" + std::string(header) + "' (must be a token)";
+    return false;
+  }
+  c.jwt_claim_headers.emplace_back(v);
+  return true;
+}
+
+bool valid_auth_mode(std::string_view v, std::string& e) {
+  if (v == "none" || v == "api-key" || v == "jwt" || v == "any") return true;
+  e = "expected none, api-key, jwt or any, got '" + std::string(v) + "'";
+  return false;
+}
+
+bool set_auth(Config& c, std::string_view v, std::string& e) {
+  if (!valid_auth_mode(v, e)) return false;
+  c.auth.assign(v);
+  return true;
+}
+
 // --- route fields (file only) ---
 
 bool set_route_prefix(Route& r, std::string_view v, std::string& e) {
@@ -187,6 +300,44 @@ bool add_route_header(Route& r, std::string_view v, std::string& e) {
   std::string_view name, value;
   if (!split_name_value(v, name, value, e)) return false;
   r.headers.push_back(HeaderMatch{std::string(name), std::string(value)});
+  return true;
+}
+
+bool set_route_auth(Route& r, std::string_view v, std::string& e) {
+  if (!valid_auth_mode(v, e)) return false;
+  r.auth.assign(v);
+  return true;
+}
+
+bool add_route_scope(Route& r, std::string_view v, std::string& e) {
+  // RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+  if (v.empty() || !visible_ascii(v) || v.find_first_of("\"\\") != std::string_view::npos) {
+    e = "invalid scope '" + std::string(v) + "'";
+    return false;
+  }
+  r.scopes.emplace_back(v);
+  return true;
+}
+
+bool add_route_claim(Route& r, std::string_view v, std::string& e) {
+  // From the JSON object {"claim": "value"}, handed over as "claim:value".
+  const size_t colon = v.find(':');
+  if (colon == 0 || colon == std::string_view::npos || !no_ctl(v)) {
+    e = "expected a claim name and a string value";
+    return false;
+  }
+  r.claims.push_back(NameValue{std::string(v.substr(0, colon)), std::string(v.substr(colon + 1))});
+  return true;
+}
+
+bool add_route_rate_limit(Route& r, std::string_view v, std::string& e) {
+  if (!printable_text(v, "RATE/UNIT[,burst=N][,key=...]", e)) return false;
+  // The route itself is the scope; a second, different scope inside it would be confusing.
+  if (v.find("route=") != std::string_view::npos) {
+    e = "route= is implied by the route and not allowed here";
+    return false;
+  }
+  r.rate_limits.emplace_back(v);
   return true;
 }
 
@@ -246,6 +397,23 @@ constexpr Option kOptions[] = {
   {.flag = "admin-listen", .json_key = "admin_listen", .metavar = "HOST:PORT", .default_text = "off", .help = "address of the admin/metrics endpoint", .json_kind = JsonKind::kString, .set = set_admin},
   {.flag = "demo", .json_key = "demo", .default_text = "off", .help = "start built-in demo upstreams and routes", .json_kind = JsonKind::kBool, .set = set_bool<&Config::demo>},
   {.flag = "sqpoll", .json_key = "sqpoll", .default_text = "off", .help = "use an SQPOLL kernel thread per ring (costs a core)", .json_kind = JsonKind::kBool, .set = set_bool<&Config::sqpoll>},
+  {.flag = "splice", .json_key = "splice", .metavar = "on|off", .default_text = "on", .help = "move Content-Length bodies with splice(2) (zero-copy); off copies through buffers", .json_kind = JsonKind::kBool, .set = set_bool<&Config::splice>},
+  {.flag = "splice-min-bytes", .json_key = "splice_min_bytes", .metavar = "SIZE", .default_text = "16k", .help = "bodies with less than this left after the head take the copy path", .json_kind = JsonKind::kScalar, .set = set_size<Config, &Config::splice_min_bytes, std::numeric_limits<uint64_t>::max()>},
+  {.flag = "rate-limit", .json_key = "rate_limits", .metavar = "SPEC", .default_text = "none", .help = "RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|header:NAME][,route=PREFIX], UNIT s|m|h; repeatable", .json_kind = JsonKind::kStringList, .set = add_rate_limit, .clear = [](Config& c) { c.rate_limits.clear(); }},
+  {.flag = "rate-limit-keys", .json_key = "rate_limit_keys", .metavar = "N", .default_text = "65536", .help = "keys tracked per rate-limit spec (idle keys expire)", .json_kind = JsonKind::kScalar, .set = set_count<&Config::rate_limit_keys, 16, 1u << 24>},
+  {.flag = "rate-limit-headers", .json_key = "rate_limit_headers", .default_text = "off", .help = "add RateLimit/RateLimit-Policy fields to allowed responses too", .json_kind = JsonKind::kBool, .set = set_bool<&Config::rate_limit_headers>},
+  {.flag = "rate-limit-legacy-headers", .json_key = "rate_limit_legacy_headers", .default_text = "off", .help = "emit X-RateLimit-Limit/-Remaining/-Reset instead of the draft fields", .json_kind = JsonKind::kBool, .set = set_bool<&Config::rate_limit_legacy_headers>},
+  {.flag = "auth", .json_key = "auth", .metavar = "none|api-key|jwt|any", .default_text = "none", .help = "authentication for routes that do not set their own", .json_kind = JsonKind::kString, .set = set_auth},
+  {.flag = "api-key", .json_key = "api_keys", .metavar = "NAME=KEY", .default_text = "none", .help = "API key of consumer NAME (forwarded as X-Consumer); repeatable", .json_kind = JsonKind::kStringList, .set = add_api_key, .clear = [](Config& c) { c.api_keys.clear(); }},
+  {.flag = "api-keys-file", .json_key = "api_keys_file", .metavar = "FILE", .default_text = "none", .help = "file of NAME=KEY lines ('#' comments)", .json_kind = JsonKind::kString, .set = set_path<&Config::api_keys_file>},
+  {.flag = "api-key-header", .json_key = "api_key_header", .metavar = "NAME", .default_text = "X-API-Key", .help = "request header carrying the API key", .json_kind = JsonKind::kString, .set = set_api_key_header},
+  {.flag = "api-key-query", .json_key = "api_key_query", .metavar = "PARAM", .default_text = "none", .help = "query parameter carrying the API key", .json_kind = JsonKind::kString, .set = set_api_key_query},
+  {.flag = "jwt-jwks", .json_key = "jwt.jwks", .metavar = "FILE", .default_text = "none", .help = "JWKS file with the JWT verification keys", .json_kind = JsonKind::kString, .set = set_path<&Config::jwt_jwks>},
+  {.flag = "jwt-key", .json_key = "jwt.keys", .metavar = "KID=pem:FILE|secret:FILE", .default_text = "none", .help = "JWT key from a PEM public key or an HMAC secret file (pem/ALG:, secret/ALG: pick the alg); repeatable", .json_kind = JsonKind::kStringList, .set = add_jwt_key, .clear = [](Config& c) { c.jwt_keys.clear(); }},
+  {.flag = "jwt-leeway", .json_key = "jwt.leeway", .metavar = "DUR", .default_text = "60s", .help = "clock skew allowed for exp, nbf and iat", .json_kind = JsonKind::kScalar, .set = set_jwt_leeway},
+  {.flag = "jwt-issuer", .json_key = "jwt.issuer", .metavar = "ISS", .default_text = "not checked", .help = "required iss claim", .json_kind = JsonKind::kString, .set = set_jwt_issuer},
+  {.flag = "jwt-audience", .json_key = "jwt.audiences", .metavar = "AUD", .default_text = "not checked", .help = "accepted aud value; repeatable", .json_kind = JsonKind::kStringList, .set = add_jwt_audience, .clear = [](Config& c) { c.jwt_audiences.clear(); }},
+  {.flag = "jwt-claim-header", .json_key = "jwt.claim_headers", .metavar = "CLAIM=HEADER", .default_text = "none", .help = "forward a claim as a request header (client copies removed); repeatable", .json_kind = JsonKind::kStringList, .set = add_jwt_claim_header, .clear = [](Config& c) { c.jwt_claim_headers.clear(); }},
   {.flag = "help", .short_flag = 'h', .default_text = "", .help = "print this help and exit", .set = set_nothing, .action = Action::kHelp},
   {.flag = "version", .default_text = "", .help = "print the version and exit", .set = set_nothing, .action = Action::kVersion},
 };
@@ -257,6 +425,10 @@ constexpr RouteField kRouteFields[] = {
   {.json_key = "methods", .json_kind = JsonKind::kStringList, .set = add_route_method, .clear = [](Route& r) { r.methods.clear(); }},
   {.json_key = "headers", .json_kind = JsonKind::kStringMap, .set = add_route_header, .clear = [](Route& r) { r.headers.clear(); }},
   {.json_key = "max_body_size", .json_kind = JsonKind::kScalar, .set = set_size<Route, &Route::max_body_size, std::numeric_limits<uint64_t>::max()>},
+  {.json_key = "auth", .json_kind = JsonKind::kString, .set = set_route_auth},
+  {.json_key = "scopes", .json_kind = JsonKind::kStringList, .set = add_route_scope, .clear = [](Route& r) { r.scopes.clear(); }},
+  {.json_key = "claims", .json_kind = JsonKind::kStringMap, .set = add_route_claim, .clear = [](Route& r) { r.claims.clear(); }},
+  {.json_key = "rate_limits", .json_kind = JsonKind::kStringList, .set = add_route_rate_limit, .clear = [](Route& r) { r.rate_limits.clear(); }},
 };
 // clang-format on
 

@@ -116,9 +116,25 @@ size_t write_upstream_head(char* out, size_t cap, const Request& req, const Upst
   o.put(p.base_path);
   if (p.path_remainder.empty() || p.path_remainder[0] != '/') o.put('/');
   o.put(p.path_remainder);
-  if (req.has_query) {  // byte-exact: no re-encoding of the query
+  const std::string_view drop = p.edits != nullptr ? p.edits->remove_query_param : std::string_view{};
+  if (req.has_query && drop.empty()) {  // byte-exact: no re-encoding of the query
     o.put('?');
     o.put(req.query);
+  } else if (req.has_query) {
+    // Keep every parameter but the dropped one, byte for byte and in order.
+    std::string_view q = req.query;
+    bool first = true;
+    while (true) {
+      const size_t amp = q.find('&');
+      const std::string_view pair = q.substr(0, amp);
+      if (pair.substr(0, pair.find('=')) != drop) {
+        o.put(first ? '?' : '&');
+        o.put(pair);
+        first = false;
+      }
+      if (amp == std::string_view::npos) break;
+      q = q.substr(amp + 1);
+    }
   }
   o.put(" HTTP/1.1\r\n");
 

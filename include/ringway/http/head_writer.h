@@ -22,6 +22,9 @@ struct HeaderEdits {
   uint8_t remove_count = 0;
   Header add[kMax];
   uint8_t add_count = 0;
+  // A query parameter to drop from the forwarded request-target (e.g. an API key passed as
+  // ?api_key=...); every other byte of the query is kept as received.
+  std::string_view remove_query_param;
   bool push_remove(std::string_view name) {
     if (remove_count == kMax) return false;
     remove[remove_count++] = name;

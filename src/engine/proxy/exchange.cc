@@ -102,9 +102,10 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
     return;
   }
 
+  // ctx (and its scratch, where filters keep the values they add) must outlive the head writer.
   http::HeaderEdits edits;
+  filter::RequestContext ctx{req, m, c.ip(), now_ns_, edits};
   if (!filters_.empty()) {
-    filter::RequestContext ctx{req, m, c.ip(), now_ns_, edits};
     if (filters_.on_request(ctx) == filter::Verdict::kRespond) {
       // The reply's views may point into ctx.scratch: write it before ctx goes away.
       local_reply(c, ctx.reply.status, ctx.reply.detail, has_body,

@@ -250,6 +250,7 @@ bool Authenticator::apply(RequestContext& ctx, const std::string& consumer) cons
   bool ok = true;
   // The key itself is a credential for the gateway, not for the upstream.
   if (!s.header().empty()) ok &= ctx.edits.push_remove(s.header());
+  if (!s.query_param().empty()) ctx.edits.remove_query_param = s.query_param();
   if (!s.consumer_header().empty()) {
     ok &= ctx.edits.push_remove(s.consumer_header());
     ok &= ctx.edits.push_add(s.consumer_header(), consumer);

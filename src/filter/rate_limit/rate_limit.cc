@@ -358,6 +358,7 @@ Verdict RateLimitFilter::on_request(RequestContext& ctx) {
   for (uint32_t i = 0; i < st.specs.size(); ++i) {
     const SpecState& s = st.specs[i];
     if (!route_applies(s.spec.route, ctx.request.path)) continue;
+    if (s.spec.route_index != RateLimitSpec::kAnyRoute && s.spec.route_index != ctx.match.route_index) continue;
     const Decision d = limiters_[i]->acquire(key_of(s, ctx, st.seed), ctx.now_ns, info);
     if (d.admitted) {
       admitted[admitted_count++] = Hit{i, d.entry, d.remaining, d.reset_ns};

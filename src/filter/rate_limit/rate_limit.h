@@ -36,6 +36,11 @@ struct RateLimitSpec {
   std::string header_name;  // for kHeader
   std::string route;        // path prefix the spec applies to; "" = every request. Matched like
                             // routes: "/a/" matches "/a/..."; "/a" matches "/a" and "/a/...".
+  // Set by the builder for a spec written inside a route of the JSON config: the spec applies
+  // only to requests matched to Config::routes[route_index] (exact, unlike a path prefix, even
+  // when routes share a prefix and differ by host or method). Not settable from SPEC text.
+  static constexpr uint32_t kAnyRoute = UINT32_MAX;
+  uint32_t route_index = kAnyRoute;
 };
 
 // Parses SPEC; on failure returns false with a one-line reason in `error`.

@@ -427,5 +427,176 @@ TEST(ConfigAddress, TargetUrl) {
   }
 }
 
+// --- rate limits and authentication (issues 5 and 6) ---
+
+TEST(ConfigFilters, DefaultsAreOff) {
+  LoadResult r = run({kRoute});
+  ASSERT_TRUE(r.ok) << r.error;
+  const Config& c = r.config;
+  EXPECT_TRUE(c.rate_limits.empty());
+  EXPECT_EQ(c.rate_limit_keys, 65536u);
+  EXPECT_FALSE(c.rate_limit_headers);
+  EXPECT_FALSE(c.rate_limit_legacy_headers);
+  EXPECT_TRUE(c.api_keys.empty());
+  EXPECT_EQ(c.api_key_header, "X-API-Key");
+  EXPECT_EQ(c.api_key_query, "");
+  EXPECT_EQ(c.jwt_leeway_s, 60u);
+  EXPECT_EQ(c.auth, "none");
+  EXPECT_EQ(c.routes[0].auth, "");
+}
+
+TEST(ConfigFilters, EveryFilterFlagParsed) {
+  LoadResult r = run({kRoute, "--rate-limit", "100/s,burst=20,key=ip", "--rate-limit=5/m,key=header:X-Client",
+                      "--rate-limit-keys", "1000", "--rate-limit-headers", "--rate-limit-legacy-headers",
+                      "--api-key", "alice=k1", "--api-key", "bob=k=2", "--api-keys-file", "/etc/keys",
+                      "--api-key-header", "X-Key", "--api-key-query", "api_key",
+                      "--jwt-jwks", "/etc/jwks.json", "--jwt-key", "k1=pem:/etc/k1.pem",
+                      "--jwt-key", "k2=secret/HS512:/etc/k2", "--jwt-leeway", "2m",
+                      "--jwt-issuer", "https://issuer.test/", "--jwt-audience", "api",
+                      "--jwt-audience", "web", "--jwt-claim-header", "sub=X-User-Id",
+                      "--auth", "any"});
+  ASSERT_TRUE(r.ok) << r.error;
+  const Config& c = r.config;
+  EXPECT_EQ(c.rate_limits, (std::vector<std::string>{"100/s,burst=20,key=ip", "5/m,key=header:X-Client"}));
+  EXPECT_EQ(c.rate_limit_keys, 1000u);
+  EXPECT_TRUE(c.rate_limit_headers);
+  EXPECT_TRUE(c.rate_limit_legacy_headers);
+  EXPECT_EQ(c.api_keys, (std::vector<std::string>{"alice=k1", "bob=k=2"}));
+  EXPECT_EQ(c.api_keys_file, "/etc/keys");
+  EXPECT_EQ(c.api_key_header, "X-Key");
+  EXPECT_EQ(c.api_key_query, "api_key");
+  EXPECT_EQ(c.jwt_jwks, "/etc/jwks.json");
+  EXPECT_EQ(c.jwt_keys, (std::vector<std::string>{"k1=pem:/etc/k1.pem", "k2=secret/HS512:/etc/k2"}));
+  EXPECT_EQ(c.jwt_leeway_s, 120u);
+  EXPECT_EQ(c.jwt_issuer, "https://issuer.test/");
+  EXPECT_EQ(c.jwt_audiences, (std::vector<std::string>{"api", "web"}));
+  EXPECT_EQ(c.jwt_claim_headers, (std::vector<std::string>{"sub=X-User-Id"}));
+  EXPECT_EQ(c.auth, "any");
+}
+
+TEST(ConfigFilters, BadFilterFlagsNameTheFlagAndNeverEchoAKey) {
+  const std::vector<BadCase> cases = {
+      {{kRoute, "--rate-limit", ""}, "--rate-limit"},
+      {{kRoute, "--rate-limit-keys", "0"}, "--rate-limit-keys"},
+      {{kRoute, "--rate-limit-keys", "99999999999"}, "--rate-limit-keys"},
+      {{kRoute, "--rate-limit-headers=perhaps"}, "--rate-limit-headers"},
+      {{kRoute, "--api-key", "alice"}, "--api-key: expected NAME=KEY"},
+      {{kRoute, "--api-key", "=secret-value"}, "--api-key"},
+      {{kRoute, "--api-key", "alice="}, "--api-key"},
+      {{kRoute, "--api-keys-file", ""}, "--api-keys-file"},
+      {{kRoute, "--api-key-header", "Bad Header"}, "--api-key-header"},
+      {{kRoute, "--api-key-query", "a&b"}, "--api-key-query"},
+      {{kRoute, "--jwt-key", "k1"}, "--jwt-key"},
+      {{kRoute, "--jwt-leeway", "1500ms"}, "--jwt-leeway: leeway must be whole seconds"},
+      {{kRoute, "--jwt-leeway", "soon"}, "--jwt-leeway"},
+      {{kRoute, "--jwt-audience", ""}, "--jwt-audience"},
+      {{kRoute, "--jwt-claim-header", "sub"}, "--jwt-claim-header"},
+      {{kRoute, "--jwt-claim-header", "sub=Bad Header"}, "--jwt-claim-header"},
+      {{kRoute, "--auth", "basic"}, "--auth: expected none, api-key, jwt or any"},
+  };
+  for (const BadCase& bc : cases) {
+    LoadResult r = run(bc.args);
+    std::string joined;
+    for (const auto& a : bc.args) joined += a + " ";
+    EXPECT_FALSE(r.ok) << joined;
+    EXPECT_NE(r.error.find(bc.expect), std::string::npos) << joined << " -> " << r.error;
+    EXPECT_EQ(r.error.find("secret-value"), std::string::npos) << r.error;
+  }
+}
+
+TEST(ConfigFilters, JsonTopLevelAndPerRoute) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(apply_json(R"({
+    "rate_limits": ["10/s,key=ip"], "rate_limit_keys": 512, "rate_limit_headers": true,
+    "rate_limit_legacy_headers": false,
+    "api_keys": ["alice=k1"], "api_keys_file": "/k", "api_key_header": "X-Key", "api_key_query": "key",
+    "jwt": {"jwks": "/j.json", "keys": ["a=pem:/a.pem"], "leeway": "30s", "issuer": "iss",
+            "audiences": ["api"], "claim_headers": ["sub=X-User-Id", "tenant=X-Tenant"]},
+    "auth": "jwt",
+    "routes": [
+      {"prefix": "/orders/", "upstreams": ["http://127.0.0.1:1"], "auth": "jwt",
+       "scopes": ["orders:read", "orders:write"], "claims": {"role": "admin", "tenant": ""},
+       "rate_limits": ["5/s,burst=1,key=jwt-sub"]},
+      {"prefix": "/open/", "upstreams": ["http://127.0.0.1:1"], "auth": "none"},
+      {"prefix": "/plain/", "upstreams": ["http://127.0.0.1:1"]}
+    ]})", c, err)) << err;
+  EXPECT_EQ(c.rate_limits, std::vector<std::string>{"10/s,key=ip"});
+  EXPECT_EQ(c.rate_limit_keys, 512u);
+  EXPECT_TRUE(c.rate_limit_headers);
+  EXPECT_EQ(c.api_keys, std::vector<std::string>{"alice=k1"});
+  EXPECT_EQ(c.api_keys_file, "/k");
+  EXPECT_EQ(c.api_key_header, "X-Key");
+  EXPECT_EQ(c.api_key_query, "key");
+  EXPECT_EQ(c.jwt_jwks, "/j.json");
+  EXPECT_EQ(c.jwt_keys, std::vector<std::string>{"a=pem:/a.pem"});
+  EXPECT_EQ(c.jwt_leeway_s, 30u);
+  EXPECT_EQ(c.jwt_issuer, "iss");
+  EXPECT_EQ(c.jwt_audiences, std::vector<std::string>{"api"});
+  EXPECT_EQ(c.jwt_claim_headers, (std::vector<std::string>{"sub=X-User-Id", "tenant=X-Tenant"}));
+  EXPECT_EQ(c.auth, "jwt");
+  ASSERT_EQ(c.routes.size(), 3u);
+  const Route& r0 = c.routes[0];
+  EXPECT_EQ(r0.auth, "jwt");
+  EXPECT_EQ(r0.scopes, (std::vector<std::string>{"orders:read", "orders:write"}));
+  ASSERT_EQ(r0.claims.size(), 2u);
+  EXPECT_EQ(r0.claims[0].name, "role");
+  EXPECT_EQ(r0.claims[0].value, "admin");
+  EXPECT_EQ(r0.claims[1].name, "tenant");
+  EXPECT_EQ(r0.claims[1].value, "");
+  EXPECT_EQ(r0.rate_limits, std::vector<std::string>{"5/s,burst=1,key=jwt-sub"});
+  EXPECT_EQ(c.routes[1].auth, "none");
+  EXPECT_EQ(c.routes[2].auth, "");
+  EXPECT_TRUE(c.routes[2].rate_limits.empty());
+}
+
+TEST(ConfigFilters, JsonErrorsNameTheKey) {
+  const std::string route = R"("prefix": "/a", "upstreams": ["http://127.0.0.1:1"])";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"rate_limits": "10/s"})", "rate_limits: expected an array"},
+      {R"({"rate_limits": [""]})", "rate_limits[0]"},
+      {R"({"api_keys": ["nokey"]})", "api_keys[0]: expected NAME=KEY"},
+      {R"({"jwt": {"leeway": "0.5s"}})", "jwt.leeway"},
+      {R"({"jwt": {"bogus": 1}})", "jwt.bogus: unknown key"},
+      {R"({"auth": "maybe"})", "auth: expected none"},
+      {"{\"routes\": [{" + route + R"(, "auth": "oauth"}]})", "routes[0].auth"},
+      {"{\"routes\": [{" + route + R"(, "scopes": ["a b"]}]})", "routes[0].scopes[0]"},
+      {"{\"routes\": [{" + route + R"(, "claims": {"role": 1}}]})", "routes[0].claims.role"},
+      {"{\"routes\": [{" + route + R"(, "rate_limits": ["1/s,route=/b"]}]})", "routes[0].rate_limits[0]"},
+  };
+  for (const auto& [json, expect] : cases) {
+    Config c;
+    std::string err;
+    EXPECT_FALSE(apply_json(json, c, err)) << json;
+    EXPECT_NE(err.find(expect), std::string::npos) << json << " -> " << err;
+  }
+}
+
+TEST(ConfigFilters, ListFlagsReplaceTheFileLists) {
+  const std::string path = write_temp(R"({"routes": [{"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"]}],
+    "rate_limits": ["1/s", "2/s"], "api_keys": ["a=1"], "auth": "api-key"})");
+  LoadResult r = run({"--config", path, "--rate-limit", "3/s", "--auth", "none"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.config.rate_limits, std::vector<std::string>{"3/s"});
+  EXPECT_EQ(r.config.api_keys, std::vector<std::string>{"a=1"});
+  EXPECT_EQ(r.config.auth, "none");
+  unlink(path.c_str());
+}
+
+TEST(ConfigFilters, HelpListsTheFilterFlags) {
+  testing::internal::CaptureStdout();
+  LoadResult r = run({"--help"});
+  const std::string out = testing::internal::GetCapturedStdout();
+  ASSERT_TRUE(r.exit_now);
+  for (const char* f : {"--rate-limit SPEC", "--rate-limit-keys N", "--rate-limit-headers",
+                        "--rate-limit-legacy-headers", "--api-key NAME=KEY", "--api-keys-file FILE",
+                        "--api-key-header NAME", "--api-key-query PARAM", "--jwt-jwks FILE",
+                        "--jwt-key KID=", "--jwt-leeway DUR", "--jwt-issuer ISS", "--jwt-audience AUD",
+                        "--jwt-claim-header CLAIM=HEADER", "--auth none|api-key|jwt|any"}) {
+    EXPECT_NE(out.find(f), std::string::npos) << f;
+  }
+  EXPECT_NE(out.find("(default: X-API-Key)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ringway::config

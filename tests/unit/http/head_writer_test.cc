@@ -53,6 +53,23 @@ TEST_F(UpstreamHead, PrefixStripAndByteExactQuery) {
             "\r\n");
 }
 
+TEST_F(UpstreamHead, DroppedQueryParameterOnly) {
+  // An API key passed as a query parameter is a credential for the gateway, not the upstream.
+  HeaderEdits edits;
+  edits.remove_query_param = "api_key";
+  UpstreamHeadParams p = params();
+  p.path_remainder = "/a";
+  p.edits = &edits;
+  auto line = [&](const std::string& target) {
+    const std::string out = write("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", p);
+    return out.substr(0, out.find("\r\n"));
+  };
+  EXPECT_EQ(line("/a?api_key=s3cret&y=%20&z"), "GET /a?y=%20&z HTTP/1.1");
+  EXPECT_EQ(line("/a?x=1&api_key=s3cret"), "GET /a?x=1 HTTP/1.1");
+  EXPECT_EQ(line("/a?api_key=s3cret"), "GET /a HTTP/1.1");
+  EXPECT_EQ(line("/a?api_keyX=1&api_key"), "GET /a?api_keyX=1 HTTP/1.1");
+}
+
 TEST_F(UpstreamHead, PathJoining) {
   struct Case { const char* base; const char* rest; const char* line; } cases[] = {
       {"", "", "GET / HTTP/1.1"},          {"", "/a", "GET /a HTTP/1.1"},

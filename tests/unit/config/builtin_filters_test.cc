@@ -1,0 +1,156 @@
+// build_builtin_filters(): the config's text (specs, key sources, auth modes) becomes filter
+// factories, in chain order, or a one-line error naming the flag or key.
+#include "ringway/filter/builtin.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "filter/jwt/jwt.h"
+#include "filter/rate_limit/rate_limit.h"
+
+namespace ringway::filter {
+namespace {
+
+config::Config two_routes() {
+  config::Config cfg;
+  for (const char* prefix : {"/a/", "/b/"}) {
+    config::Route r;
+    r.prefix = prefix;
+    cfg.routes.push_back(r);
+  }
+  return cfg;
+}
+
+bool build(const config::Config& cfg, std::vector<std::unique_ptr<FilterFactory>>& out,
+           std::string& error) {
+  out.clear();
+  error.clear();
+  return build_builtin_filters(cfg, out, error);
+}
+
+std::string write_temp(const std::string& text) {
+  std::string path = testing::TempDir() + "ringway_builtin_XXXXXX";
+  const int fd = mkstemp(path.data());
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  return path;
+}
+
+TEST(BuiltinFilters, NothingConfiguredBuildsNothing) {
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  ASSERT_TRUE(build(two_routes(), out, error)) << error;
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(BuiltinFilters, AuthComesBeforeRateLimits) {
+  config::Config cfg = two_routes();
+  cfg.rate_limits = {"10/s,key=api-key"};
+  cfg.api_keys = {"alice=key-0001"};
+  cfg.auth = "api-key";
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  ASSERT_TRUE(build(cfg, out, error)) << error;
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_NE(dynamic_cast<jwt::AuthFilterFactory*>(out[0].get()), nullptr);
+  EXPECT_NE(dynamic_cast<rate_limit::RateLimitFilterFactory*>(out[1].get()), nullptr);
+}
+
+TEST(BuiltinFilters, CredentialsAloneStillStripIdentityHeaders) {
+  config::Config cfg = two_routes();
+  cfg.api_keys = {"alice=key-0001"};  // --auth none: the filter runs only to drop X-Consumer
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  ASSERT_TRUE(build(cfg, out, error)) << error;
+  ASSERT_EQ(out.size(), 1u);
+}
+
+// The route-scoped spec applies to its route only, by index, not by path prefix.
+TEST(BuiltinFilters, RouteSpecsApplyToTheirRouteOnly) {
+  config::Config cfg = two_routes();
+  cfg.routes[0].rate_limits = {"1/m,burst=1"};
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  ASSERT_TRUE(build(cfg, out, error)) << error;
+  ASSERT_EQ(out.size(), 1u);
+  std::unique_ptr<Filter> f = out[0]->create(0, 1);
+
+  auto decide = [&](uint32_t route_index) {
+    http::Request req;
+    req.path = "/b/x";  // the path is irrelevant: only the route index scopes the spec
+    route::Match m;
+    m.route = &cfg.routes[route_index];
+    m.route_index = route_index;
+    http::HeaderEdits edits;
+    RequestContext ctx{req, m, "127.0.0.1", 1'000'000'000, edits};
+    const Verdict v = f->on_request(ctx);
+    return v == Verdict::kRespond ? ctx.reply.status : 200;
+  };
+  EXPECT_EQ(decide(0), 200);
+  EXPECT_EQ(decide(0), 429);
+  EXPECT_EQ(decide(1), 200);
+  EXPECT_EQ(decide(1), 200);
+  EXPECT_EQ(decide(1), 200);
+}
+
+TEST(BuiltinFilters, ErrorsNameTheSource) {
+  struct Case {
+    void (*edit)(config::Config&);
+    const char* expect;
+  };
+  const std::string missing = testing::TempDir() + "ringway_no_such_file";
+  static std::string missing_s;
+  missing_s = missing;
+  const Case cases[] = {
+      {[](config::Config& c) { c.rate_limits = {"10/x"}; }, "--rate-limit"},
+      {[](config::Config& c) { c.rate_limits = {"10/s,key=jwt-sub"}; }, "jwt-sub"},
+      {[](config::Config& c) { c.routes[1].rate_limits = {"fast"}; }, "routes[1] ('/b/').rate_limits"},
+      {[](config::Config& c) { c.routes[0].rate_limits = {"1/s,route=/x"}; }, "route= is implied"},
+      {[](config::Config& c) { c.rate_limits.assign(17, "1/s"); }, "at most 16"},
+      {[](config::Config& c) { c.auth = "jwt"; }, "--jwt-jwks or --jwt-key"},
+      {[](config::Config& c) { c.routes[1].auth = "api-key"; }, "--api-key"},
+      {[](config::Config& c) { c.auth = "sometimes"; }, "--auth"},
+      {[](config::Config& c) { c.routes[0].scopes = {"x"}; }, "routes[0] ('/a/')"},
+      {[](config::Config& c) { c.api_keys = {"bad name=key-value-1"}; }, "--api-key"},
+      {[](config::Config& c) { c.api_keys_file = missing_s; }, "--api-keys-file"},
+      {[](config::Config& c) { c.jwt_keys = {"k=pem:" + missing_s}; }, "ringway_no_such_file"},
+      {[](config::Config& c) { c.jwt_keys = {"k=rsa:/x"}; }, "--jwt-key"},
+      {[](config::Config& c) { c.jwt_issuer = "iss"; }, "--jwt-issuer"},
+  };
+  for (const Case& tc : cases) {
+    config::Config cfg = two_routes();
+    tc.edit(cfg);
+    std::vector<std::unique_ptr<FilterFactory>> out;
+    std::string error;
+    EXPECT_FALSE(build(cfg, out, error)) << tc.expect;
+    EXPECT_NE(error.find(tc.expect), std::string::npos) << tc.expect << " -> " << error;
+    EXPECT_EQ(error.find("key-value-1"), std::string::npos) << error;
+  }
+}
+
+TEST(BuiltinFilters, KeyFilesAreRead) {
+  const std::string keys = write_temp("# consumers\nalice=key-0001\nbob=key-0002\n");
+  const std::string secret = write_temp("0123456789abcdef0123456789abcdef\n");
+  config::Config cfg = two_routes();
+  cfg.api_keys_file = keys;
+  cfg.jwt_keys = {"k1=secret:" + secret};
+  cfg.jwt_claim_headers = {"sub=X-User-Id"};
+  cfg.auth = "any";
+  cfg.routes[0].auth = "jwt";
+  cfg.routes[0].scopes = {"orders:read"};
+  cfg.rate_limits = {"5/s,key=jwt-sub"};
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  EXPECT_TRUE(build(cfg, out, error)) << error;
+  EXPECT_EQ(out.size(), 2u);
+  unlink(keys.c_str());
+  unlink(secret.c_str());
+}
+
+}  // namespace
+}  // namespace ringway::filter
