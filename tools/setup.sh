@@ -9,6 +9,8 @@ packages=(
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # tests and comparisons
   python3 python3-pytest curl wrk nginx-light haproxy openssl
+  # comparison benchmark (tools/compare.sh): the chart
+  gnuplot-nox
 )
 
 missing=()
