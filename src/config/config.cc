@@ -286,7 +286,7 @@ std::string route_key(const Route& r) {
 }
 
 bool validate(Config& cfg, std::string& error) {
-  if (cfg.routes.empty() && !cfg.demo) {
+  if (cfg.routes.empty() && cfg.aggregates.empty() && !cfg.demo) {
     error = "no routes: give --route PREFIX=URL or \"routes\" in the config file (or --demo)";
     return false;
   }

@@ -375,6 +375,7 @@ bool set_routes_json(Config& c, simdjson::dom::element v, const std::string& pat
 constexpr Option kOptions[] = {
   {.flag = "listen", .json_key = "listen", .metavar = "HOST:PORT", .default_text = "0.0.0.0:8080", .help = "address to accept clients on; repeatable, [::1]:8080 for IPv6", .json_kind = JsonKind::kStringList, .set = add_listen, .clear = [](Config& c) { c.listen.clear(); }},
   {.flag = "route", .json_key = "routes", .metavar = "PREFIX=URL[,URL...]", .default_text = "none", .help = "forward paths under PREFIX to the http:// URLs (round-robin); repeatable", .json_kind = JsonKind::kCustom, .set = add_flag_route, .clear = [](Config& c) { c.routes.clear(); }, .json_set = set_routes_json},
+  {.json_key = "aggregates", .json_kind = JsonKind::kCustom, .clear = [](Config& c) { c.aggregates.clear(); }, .json_set = set_aggregates_json},
   {.flag = "config", .metavar = "FILE", .default_text = "none", .help = "JSON configuration file; flags override it", .set = set_nothing, .action = Action::kConfigFile},
   {.flag = "test", .short_flag = 't', .default_text = "off", .help = "validate the configuration, print \"configuration OK\" and exit", .set = set_bool<&Config::test_only>},
   {.flag = "threads", .json_key = "threads", .metavar = "N", .default_text = "0 (online CPUs)", .help = "worker threads, one io_uring each", .json_kind = JsonKind::kScalar, .set = set_count<&Config::threads, 0, 1024>},

@@ -62,6 +62,10 @@ bool apply_object(T& target, simdjson::dom::object obj, std::span<const Field<T>
                   const std::string& display_prefix, const std::string& key_prefix,
                   std::string& error);
 
+// "aggregates": the array of aggregate endpoint objects (aggregates.cc).
+bool set_aggregates_json(Config& c, simdjson::dom::element value, const std::string& path,
+                         std::string& error);
+
 bool valid_route_prefix(std::string_view prefix, std::string& error);
 
 }  // namespace ringway::config::detail

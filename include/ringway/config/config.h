@@ -7,8 +7,13 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace ringway::agg {
+struct Endpoint;  // include/ringway/agg/endpoint.h
+}
 
 namespace ringway::config {
 
@@ -54,12 +59,22 @@ struct Route {
   // Later issues add aggregation here.
 };
 
+// One aggregate endpoint (issue 7): "aggregates": [{agg::parse_endpoint's object, plus
+// "deadline": DUR and "headers": [names of client fields passed to every leg]}].
+struct Aggregate {
+  std::shared_ptr<const agg::Endpoint> endpoint;  // validated by agg::parse_endpoint
+  uint32_t deadline_ms = 3'000;                   // whole fan-out; late legs fail with 504
+  std::vector<std::string> pass_headers;          // client header names copied to each leg
+  std::vector<Target> targets;                    // one per backend, in backend order
+};
+
 struct Config {
   unsigned threads = 0;                       // 0: online CPUs
   std::vector<Address> listen;                // default 0.0.0.0:8080
   bool has_admin = false;
   Address admin_listen;
   std::vector<Route> routes;
+  std::vector<Aggregate> aggregates;          // tried before routes (JSON file only)
   std::vector<NameValue> add_headers;         // --add-header NAME:VALUE
   bool preserve_host = false;
 

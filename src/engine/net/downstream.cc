@@ -197,19 +197,10 @@ void Worker::on_client_send(DownstreamConn& c, int res) {
     close_client(c, true);
     return;
   }
-  uint32_t sent = static_cast<uint32_t>(res);
+  const uint32_t sent = static_cast<uint32_t>(res);
   metrics_->add_bytes_out(sent);
   c.ex.bytes_out += sent;
-  // Advance over what the kernel took; a short write is resumed with the rest.
-  bool more = false;
-  for (uint8_t i = 0; i < s.count; ++i) {
-    Buf& b = s.hold[i];
-    const uint32_t take = sent < b.len ? sent : b.len;
-    b.off += take;
-    b.len -= take;
-    sent -= take;
-    if (b.len > 0) more = true;
-  }
+  const bool more = s.advance(sent);  // a short write is resumed with the rest
   if (more) {
     client_send(c);
     return;
@@ -233,6 +224,9 @@ void Worker::set_timer(DownstreamConn& c, TimerKind kind) {
     case TimerKind::kConnect: connect_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kResponse: response_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kLinger: linger_timers_.arm(&c.timer, now_ns_); return;
+    case TimerKind::kAggregate:
+      agg_timers_[c.ex.agg->index]->arm(&c.timer, now_ns_);
+      return;
   }
 }
 
@@ -242,6 +236,7 @@ void Worker::close_client(DownstreamConn& c, bool abort) {
   c.abort = abort;
   set_timer(c, TimerKind::kNone);
   if (c.ex.up != nullptr) release_upstream(c, false);
+  cancel_aggregate(c);  // every leg's connection is closed; the state is freed in finalize
   if (c.pending > 0) {
     // Completions still reference this slot: cancel them and recycle it after the last one.
     io_uring_sqe* s = loop_.sqe();
@@ -258,6 +253,7 @@ void Worker::linger_close(DownstreamConn& c) {
   // closes or the linger timer fires (what nginx calls lingering close).
   if (c.closing) return;
   if (c.ex.up != nullptr) release_upstream(c, false);
+  cancel_aggregate(c);
   shutdown(c.fd, SHUT_WR);
   c.state = DownState::kLingering;
   release(c.in);
@@ -279,6 +275,7 @@ void Worker::finalize_client(DownstreamConn& c) {
   if (c.ex.block != nullptr) give_block(c.ex.block);
   release_pipes(c.ex);
   delete c.ex.admin_body;
+  abort_aggregate(c);
   c.ex = Exchange{};
   c.in_use = false;
   c.gen = (c.gen + 1) & 0xffffff;

@@ -88,6 +88,8 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
     serve_admin(c, req);
     return;
   }
+  // Aggregate endpoints are tried before prefix routes.
+  if (!cfg_.aggregates.empty() && try_aggregate(c, req)) return;
   const route::Match m = shared_.router->match(req);
   if (m.route == nullptr) {
     local_reply(c, 404, "no route matches this request", has_body);
@@ -113,17 +115,7 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
       return;
     }
     // Response fields a filter asked for are written after the upstream's fields.
-    size_t used = 0;
-    for (uint8_t i = 0; i < ctx.response_header_count; ++i) {
-      const http::Header& h = ctx.response_headers[i];
-      if (used + h.name.size() + h.value.size() > sizeof(ex.resp_header_store)) break;
-      char* p = ex.resp_header_store + used;
-      std::memcpy(p, h.name.data(), h.name.size());
-      std::memcpy(p + h.name.size(), h.value.data(), h.value.size());
-      ex.resp_headers[ex.resp_header_count++] =
-          http::Header{{p, h.name.size()}, {p + h.name.size(), h.value.size()}};
-      used += h.name.size() + h.value.size();
-    }
+    ex.keep_response_headers(ctx);
   }
 
   const uint32_t n_targets = static_cast<uint32_t>(m.route->targets.size());
@@ -396,6 +388,7 @@ void Worker::local_reply(DownstreamConn& c, uint16_t status, std::string_view de
     ex.start_ns = now_ns_;
   }
   if (ex.up != nullptr) release_upstream(c, false);
+  cancel_aggregate(c);
   if (ex.block == nullptr) ex.block = take_block();
   ex.local = true;
   ex.status = status;
@@ -427,6 +420,7 @@ void Worker::finish_exchange(DownstreamConn& c) {
   release_pipes(ex);
   if (ex.block != nullptr) give_block(ex.block);
   delete ex.admin_body;
+  abort_aggregate(c);  // ended by now: this only frees the state
   c.ex = Exchange{};
   if (close) {
     linger_close(c);
@@ -453,6 +447,7 @@ void Worker::log_exchange(DownstreamConn& c) {
     if (ex.upstream_head_ns != 0) r.upstream_us = static_cast<int64_t>((ex.upstream_head_ns - ex.upstream_start_ns) / 1000);
   }
   if (ex.routed) r.route = ex.route->prefix;
+  if (ex.agg != nullptr) r.route = cfg_.aggregates[ex.agg->index].endpoint->path;
   access_log_.append(r);
   if (access_log_.should_flush()) flush_access_log(false);
 }

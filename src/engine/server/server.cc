@@ -50,6 +50,11 @@ int run(const config::Config& cfg) {
     shared.route_target_base.push_back(static_cast<uint32_t>(shared.targets.size()));
     for (const config::Target& t : r.targets) shared.targets.push_back(&t);
   }
+  // Aggregate backends join the flattened target list so pools and indices work unchanged.
+  for (const config::Aggregate& a : cfg.aggregates) {
+    shared.agg_target_base.push_back(static_cast<uint32_t>(shared.targets.size()));
+    for (const config::Target& t : a.targets) shared.targets.push_back(&t);
+  }
   for (const config::NameValue& h : cfg.add_headers) shared.add_headers.push_back({h.name, h.value});
   std::string filter_error;
   if (!filter::build_builtin_filters(cfg, shared.filters, filter_error)) {

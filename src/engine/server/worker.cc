@@ -58,6 +58,11 @@ Worker::Worker(Shared& shared, unsigned index)
   response_timers_.set_duration_ms(cfg_.upstream_response_timeout_ms);
   up_idle_timers_.set_duration_ms(cfg_.upstream_idle_timeout_ms);
   linger_timers_.set_duration_ms(2'000);
+  for (const config::Aggregate& a : cfg_.aggregates) {
+    agg_timers_.push_back(std::make_unique<core::TimerList>());
+    agg_timers_.back()->set_duration_ms(a.deadline_ms);
+  }
+  if (!cfg_.aggregates.empty()) merge_ws_ = std::make_unique<agg::MergeWorkspace>();
   pool_heads_.assign(shared_.targets.size(), nullptr);
   pool_sizes_.assign(shared_.targets.size(), 0);
   rr_.assign(cfg_.routes.size(), index);  // workers start at different targets
@@ -70,6 +75,7 @@ Worker::~Worker() {
   for (auto& c : clients_) {
     if (c->fd >= 0) close(c->fd);
     if (c->ex.admin_body) delete c->ex.admin_body;
+    delete c->ex.agg;
   }
   for (auto& u : upstreams_) {
     if (u->fd >= 0) close(u->fd);
@@ -236,6 +242,16 @@ void Worker::dispatch(io_uring_cqe* cqe) {
     return;
   }
   --u.pending;
+  if (u.leg != nullptr) {
+    switch (op) {
+      case kOpUpConnect: on_leg_connect(u, res); break;
+      case kOpUpRecv: on_leg_recv(u, res, flags); break;
+      case kOpUpSend: on_leg_send(u, res); break;
+      default: break;
+    }
+    if (u.in_use && u.closing && u.pending == 0) finalize_upstream(u);
+    return;
+  }
   switch (op) {
     case kOpUpConnect:
       on_up_connect(u, res);
@@ -269,6 +285,13 @@ void Worker::run_timers() {
   core::TimerList* lists[] = {&header_timers_, &keepalive_timers_, &body_timers_,
                               &connect_timers_, &response_timers_, &linger_timers_};
   for (core::TimerList* l : lists) {
+    while ((n = l->pop_expired(now_ns_)) != nullptr) {
+      DownstreamConn* c = reinterpret_cast<DownstreamConn*>(
+          reinterpret_cast<char*>(n) - offsetof(DownstreamConn, timer));
+      on_timer(*c);
+    }
+  }
+  for (auto& l : agg_timers_) {
     while ((n = l->pop_expired(now_ns_)) != nullptr) {
       DownstreamConn* c = reinterpret_cast<DownstreamConn*>(
           reinterpret_cast<char*>(n) - offsetof(DownstreamConn, timer));
@@ -309,6 +332,9 @@ void Worker::on_timer(DownstreamConn& c) {
       } else {
         fail_exchange(c, 504, "body transfer stalled");
       }
+      return;
+    case TimerKind::kAggregate:
+      on_aggregate_deadline(c);
       return;
     case TimerKind::kNone:
       return;

@@ -11,10 +11,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "ringway/agg/merger.h"
 #include "ringway/config/config.h"
 #include "ringway/core/timer_list.h"
 #include "ringway/filter/filter.h"
@@ -33,6 +35,7 @@ struct Shared {
   std::unique_ptr<route::Router> router;
   std::vector<const config::Target*> targets;  // every route's targets, flattened
   std::vector<uint32_t> route_target_base;     // route index -> first index in targets
+  std::vector<uint32_t> agg_target_base;       // aggregate index -> its first backend in targets
   std::vector<http::Header> add_headers;       // views into cfg->add_headers
   std::vector<std::unique_ptr<filter::FilterFactory>> filters;
   obs::MetricsRegistry* metrics = nullptr;
@@ -88,11 +91,57 @@ struct SendOp {
   Buf hold[2];
   uint8_t count = 0;
   bool busy = false;
+  // Advances over the n bytes the kernel took; true if some remain (a short write to resume).
+  bool advance(uint32_t n) {
+    bool more = false;
+    for (uint8_t i = 0; i < count; ++i) {
+      const uint32_t take = n < hold[i].len ? n : hold[i].len;
+      hold[i].off += take;
+      hold[i].len -= take;
+      n -= take;
+      if (hold[i].len > 0) more = true;
+    }
+    return more;
+  }
 };
 
-enum class TimerKind : uint8_t { kNone, kHeader, kKeepAlive, kBody, kConnect, kResponse, kLinger };
+enum class TimerKind : uint8_t { kNone, kHeader, kKeepAlive, kBody, kConnect, kResponse, kLinger,
+                                 kAggregate };
 
 struct UpstreamConn;
+struct DownstreamConn;
+
+// One backend call of an aggregate request (proxy/aggregate.cc). Owned by its AggState.
+struct AggState;
+struct AggLeg {
+  AggState* agg = nullptr;
+  UpstreamConn* up = nullptr;      // null before connect and after the leg ended
+  uint32_t target_index = 0;
+  std::string head;                // request head to send (copied to the UpstreamConn)
+  std::string body;                // decoded response body
+  std::string raw;                 // chunked responses: validated raw bytes, decoded at the end
+  bool chunked = false;
+  bool until_close = false;
+  bool head_done = false;
+  bool ended = false;
+  bool failed = false;
+  bool reused = false;
+  bool retried = false;
+  uint16_t status = 0;
+  std::string_view detail;         // static text
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+};
+
+// The fan-out state of one aggregate request; per request allocation (rare path by design).
+struct AggState {
+  DownstreamConn* owner = nullptr;
+  uint32_t index = 0;              // in Config::aggregates
+  uint32_t remaining = 0;          // legs not ended
+  bool timed_out = false;
+  std::vector<AggLeg> legs;
+  std::string out;                 // the client response: head + merged body
+};
 
 enum class DownState : uint8_t {
   kIdle,        // between requests, waiting for the first byte
@@ -142,9 +191,26 @@ struct Exchange {
   std::string_view log_method;     // views into block
   std::string_view log_target;
   std::string* admin_body = nullptr;  // admin replies only
+  AggState* agg = nullptr;         // aggregate requests only
   http::Header resp_headers[filter::RequestContext::kMaxResponseHeaders];
   uint8_t resp_header_count = 0;
   char resp_header_store[256];
+
+  // Copies the fields filters asked to add to the response (their views point into the
+  // short-lived RequestContext) into this exchange.
+  void keep_response_headers(const filter::RequestContext& ctx) {
+    size_t used = 0;
+    for (uint8_t i = 0; i < ctx.response_header_count; ++i) {
+      const http::Header& h = ctx.response_headers[i];
+      if (used + h.name.size() + h.value.size() > sizeof(resp_header_store)) break;
+      char* p = resp_header_store + used;
+      std::memcpy(p, h.name.data(), h.name.size());
+      std::memcpy(p + h.name.size(), h.value.data(), h.value.size());
+      resp_headers[resp_header_count++] =
+          http::Header{{p, h.name.size()}, {p + h.name.size(), h.value.size()}};
+      used += h.name.size() + h.value.size();
+    }
+  }
 };
 
 struct DownstreamConn {
@@ -190,6 +256,8 @@ struct UpstreamConn {
   SendOp send;
   std::unique_ptr<http::ResponseParser> parser;
   uint64_t served = 0;
+  AggLeg* leg = nullptr;             // set while serving an aggregate leg (owner is then null)
+  std::string out;                   // aggregate legs: the request head being sent
 };
 
 class Worker {
@@ -269,6 +337,22 @@ class Worker {
   void finalize_upstream(UpstreamConn& u);
   void pool_remove(UpstreamConn& u);
 
+  // --- proxy/aggregate.cc: fan-out to several backends, JSON merge ---
+  bool try_aggregate(DownstreamConn& c, const http::Request& req);
+  void start_leg(AggState& a, AggLeg& leg);
+  void connect_leg(AggState& a, AggLeg& leg);
+  void on_leg_connect(UpstreamConn& u, int res);
+  void on_leg_recv(UpstreamConn& u, int res, uint32_t flags);
+  void on_leg_send(UpstreamConn& u, int res);
+  void leg_data(UpstreamConn& u);
+  void leg_failure(UpstreamConn& u, int err);
+  void end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view detail, bool reuse);
+  void finish_aggregate(DownstreamConn& c);
+  void on_aggregate_deadline(DownstreamConn& c);
+  void cancel_aggregate(DownstreamConn& c);  // closes the legs' connections
+  void abort_aggregate(DownstreamConn& c);   // cancel_aggregate + frees the state
+  void release_conn(UpstreamConn* u, bool reuse);
+
   // --- buffers ---
   char* take_block();
   void give_block(char* b);
@@ -312,6 +396,9 @@ class Worker {
 
   core::TimerList header_timers_, keepalive_timers_, body_timers_, connect_timers_,
       response_timers_, up_idle_timers_, linger_timers_;
+
+  std::vector<std::unique_ptr<core::TimerList>> agg_timers_;  // per aggregate: its deadline
+  std::unique_ptr<agg::MergeWorkspace> merge_ws_;
 
   filter::Chain filters_;
   obs::WorkerMetrics* metrics_ = nullptr;

@@ -32,6 +32,8 @@ UpstreamConn* Worker::new_upstream() {
   u->in = Buf{};
   u->send = SendOp{};
   u->served = 0;
+  u->leg = nullptr;
+  u->out.clear();
   return u;
 }
 
@@ -155,16 +157,7 @@ void Worker::on_up_send(UpstreamConn& u, int res) {
     on_upstream_failure(u, res < 0 ? res : -EPIPE);
     return;
   }
-  uint32_t sent = static_cast<uint32_t>(res);
-  bool more = false;
-  for (uint8_t i = 0; i < s.count; ++i) {
-    Buf& b = s.hold[i];
-    const uint32_t take = sent < b.len ? sent : b.len;
-    b.off += take;
-    b.len -= take;
-    sent -= take;
-    if (b.len > 0) more = true;
-  }
+  const bool more = s.advance(static_cast<uint32_t>(res));
   if (more) {
     up_send(u);
     return;
@@ -177,7 +170,15 @@ void Worker::release_upstream(DownstreamConn& c, bool reuse) {
   UpstreamConn* u = c.ex.up;
   if (u == nullptr) return;
   c.ex.up = nullptr;
+  release_conn(u, reuse);
+}
+
+void Worker::release_conn(UpstreamConn* u, bool reuse) {
   u->owner = nullptr;
+  if (u->leg != nullptr) {
+    u->leg->up = nullptr;
+    u->leg = nullptr;
+  }
   const uint32_t t = u->target_index;
   if (reuse && u->reusable && !draining_ && !u->send.busy && u->in.empty() &&
       pool_sizes_[t] < cfg_.upstream_keepalive) {
@@ -216,6 +217,10 @@ void Worker::close_upstream(UpstreamConn& u) {
   if (u.owner != nullptr) {
     u.owner->ex.up = nullptr;
     u.owner = nullptr;
+  }
+  if (u.leg != nullptr) {
+    u.leg->up = nullptr;
+    u.leg = nullptr;
   }
   if (u.pending > 0) {
     io_uring_sqe* s = loop_.sqe();

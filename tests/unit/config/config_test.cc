@@ -1,5 +1,7 @@
 #include "ringway/config/config.h"
 
+#include "ringway/agg/endpoint.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -596,6 +598,55 @@ TEST(ConfigFilters, HelpListsTheFilterFlags) {
     EXPECT_NE(out.find(f), std::string::npos) << f;
   }
   EXPECT_NE(out.find("(default: X-API-Key)"), std::string::npos);
+}
+
+TEST(ConfigAggregates, ParsedWithDeadlineHeadersAndTargets) {
+  // config reaches agg::parse_endpoint through a weak reference; this direct call makes the
+  // linker take it from rw_agg as the binary's whole-archive link does.
+  simdjson::dom::parser p;
+  agg::Endpoint probe;
+  std::string probe_err;
+  EXPECT_FALSE(agg::parse_endpoint(p.parse(std::string_view("{}")).value(), probe, probe_err));
+  Config c;
+  std::string err;
+  ASSERT_TRUE(apply_json(R"({"aggregates": [{"endpoint": "/me/{id}", "deadline": "1500ms",
+      "headers": ["X-Trace"], "max_leg_body": 2048,
+      "backends": [{"name": "user", "upstream": "http://127.0.0.1:8001/v1", "path": "/u/{id}"},
+                   {"name": "orders", "upstream": "http://127.0.0.1:8002", "path": "/o",
+                    "group": "orders"}]}]})", c, err)) << err;
+  ASSERT_EQ(c.aggregates.size(), 1u);
+  const Aggregate& a = c.aggregates[0];
+  EXPECT_EQ(a.deadline_ms, 1500u);
+  ASSERT_EQ(a.pass_headers.size(), 1u);
+  EXPECT_EQ(a.pass_headers[0], "X-Trace");
+  ASSERT_EQ(a.targets.size(), 2u);
+  EXPECT_EQ(a.targets[0].base_path, "/v1");
+  EXPECT_EQ(a.targets[1].authority, "127.0.0.1:8002");
+  EXPECT_EQ(a.endpoint->path, "/me/{id}");
+  EXPECT_EQ(a.endpoint->max_leg_body, 2048u);
+  EXPECT_EQ(a.endpoint->backends[1].group_json, "orders");
+}
+
+TEST(ConfigAggregates, ErrorsNameTheEntry) {
+  const char* bad[] = {
+      R"({"aggregates": {}})",
+      R"({"aggregates": [{"endpoint": "/x", "deadline": "soon", "backends": [
+          {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})",
+      R"({"aggregates": [{"endpoint": "/x", "deadline": "0s", "backends": [
+          {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})",
+      R"({"aggregates": [{"endpoint": "/x", "headers": ["bad name"], "backends": [
+          {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})",
+      R"({"aggregates": [{"endpoint": "/x", "backends": [
+          {"name": "a", "upstream": "ftp://127.0.0.1:1", "path": "/a"}]}]})",
+      R"({"aggregates": [{"endpoint": "/x", "typo": 1, "backends": [
+          {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})",
+  };
+  for (const char* json : bad) {
+    Config c;
+    std::string err;
+    EXPECT_FALSE(apply_json(json, c, err)) << json;
+    EXPECT_NE(err.find("aggregates"), std::string::npos) << err;
+  }
 }
 
 }  // namespace

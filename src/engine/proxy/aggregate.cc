@@ -1,0 +1,480 @@
+// Aggregate endpoints (issue 7): one client request fans out to every backend of the endpoint at
+// once, from this worker, through the same per-target keep-alive pools as forwarded requests.
+// Each leg reads its whole response body into its own buffer; when the last leg ends (or the
+// endpoint's deadline fires, which fails the late legs with 504 and closes their connections)
+// the bodies go through agg::Merger with the worker's MergeWorkspace and one response is sent.
+//
+// Filters see an aggregate request with a synthetic route::Match: route == nullptr and
+// route_index = routes.size() + aggregate index, an index no per-route table holds, so the
+// global auth mode and global rate limits apply and per-route settings never do (the auth
+// filter falls back to its default for an unknown index; the rate limiter only compares it).
+// The state is allocated per request (rare path by design); legs' request heads live in their
+// UpstreamConn so that a send in flight never outlives its bytes.
+
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ringway/http/head_writer.h"
+#include "server/worker.h"
+
+namespace ringway::server {
+namespace {
+
+// Fields a leg head never copies from the client: framing and hop-by-hop fields (RFC 9110
+// 7.6.1) are the gateway's own, and Host is the upstream authority.
+bool never_passed(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "host", "content-length", "transfer-encoding", "connection", "te", "upgrade",
+      "keep-alive", "proxy-connection", "trailer", "expect", "x-forwarded-for",
+      "x-forwarded-proto"};
+  for (std::string_view n : kNames) {
+    if (http::iequals(name, n)) return true;
+  }
+  return false;
+}
+
+void append_header(std::string& h, std::string_view name, std::string_view value) {
+  h.append(name).append(": ").append(value).append("\r\n");
+}
+
+// Decodes a chunked body that llhttp already validated (RFC 9112 7.1): sizes, extensions,
+// CRLFs and trailers are known to be well formed, so this only has to skip them.
+bool decode_chunked(std::string_view raw, std::string& out, size_t limit) {
+  size_t i = 0;
+  while (i < raw.size()) {
+    uint64_t n = 0;
+    while (i < raw.size()) {
+      const char ch = raw[i];
+      int d = -1;
+      if (ch >= '0' && ch <= '9') d = ch - '0';
+      else if (ch >= 'a' && ch <= 'f') d = ch - 'a' + 10;
+      else if (ch >= 'A' && ch <= 'F') d = ch - 'A' + 10;
+      if (d < 0) break;
+      n = n * 16 + static_cast<uint64_t>(d);
+      if (n > limit) return false;
+      ++i;
+    }
+    const size_t lf = raw.find('\n', i);
+    if (lf == std::string_view::npos) return false;
+    i = lf + 1;
+    if (n == 0) return true;  // trailers follow; they are not part of the body
+    if (i + n > raw.size() || out.size() + n > limit) return false;
+    out.append(raw.substr(i, n));
+    i += n + 2;  // CRLF after the data
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
+  agg::PathParams params;
+  uint32_t index = 0;
+  bool found = false;
+  for (; index < cfg_.aggregates.size(); ++index) {
+    const agg::Endpoint& ep = *cfg_.aggregates[index].endpoint;
+    params = agg::PathParams{};
+    if (!agg::match_path(ep.path, req.path, params)) continue;
+    for (const std::string& m : ep.methods) {
+      if (m == req.method_name) found = true;
+    }
+    if (found) break;
+  }
+  if (!found) return false;
+  Exchange& ex = c.ex;
+  const config::Aggregate& a = cfg_.aggregates[index];
+  const agg::Endpoint& ep = *a.endpoint;
+  if (req.framing != http::BodyFraming::kNone) {
+    local_reply(c, 400, "aggregate endpoints take no request body", true);
+    return true;
+  }
+  route::Match m;
+  m.route = nullptr;
+  m.route_index = static_cast<uint32_t>(cfg_.routes.size()) + index;
+  http::HeaderEdits edits;
+  filter::RequestContext ctx{req, m, c.ip(), now_ns_, edits};
+  if (!filters_.empty()) {
+    if (filters_.on_request(ctx) == filter::Verdict::kRespond) {
+      local_reply(c, ctx.reply.status, ctx.reply.detail, false,
+                  {ctx.reply.headers, ctx.reply.header_count});
+      return true;
+    }
+    ex.keep_response_headers(ctx);
+  }
+
+  AggState* st = new AggState();
+  st->owner = &c;
+  st->index = index;
+  st->legs.resize(ep.backends.size());
+  ex.agg = st;
+  ex.local = true;  // no single upstream: the access log names the endpoint instead
+  ex.request_done = true;
+  const std::string_view xff_prior = req.header("X-Forwarded-For");
+  for (size_t k = 0; k < ep.backends.size(); ++k) {
+    AggLeg& leg = st->legs[k];
+    leg.agg = st;
+    leg.target_index = shared_.agg_target_base[index] + static_cast<uint32_t>(k);
+    const config::Target& t = *shared_.targets[leg.target_index];
+    std::string& h = leg.head;
+    h.reserve(512);
+    h.append("GET ").append(t.base_path);
+    if (!agg::expand_path(ep.backends[k].path, params, h)) {
+      local_reply(c, 400, "a path parameter of this aggregate endpoint is not acceptable", false);
+      return true;
+    }
+    if (h.size() == 4 + t.base_path.size() || h[4 + t.base_path.size()] != '/') {
+      h.insert(4 + t.base_path.size(), "/");
+    }
+    if (req.has_query) h.append("?").append(req.query);  // byte-exact, as the client sent it
+    h.append(" HTTP/1.1\r\n");
+    append_header(h, "Host", t.authority);
+    for (const std::string& name : a.pass_headers) {
+      if (never_passed(name)) continue;
+      bool removed = false;
+      for (uint8_t r = 0; r < edits.remove_count; ++r) {
+        if (http::iequals(edits.remove[r], name)) removed = true;
+      }
+      if (removed) continue;
+      for (uint16_t i = 0; i < req.header_count; ++i) {
+        if (http::iequals(req.headers[i].name, name)) {
+          append_header(h, req.headers[i].name, req.headers[i].value);
+        }
+      }
+    }
+    for (uint8_t i = 0; i < edits.add_count; ++i) {
+      append_header(h, edits.add[i].name, edits.add[i].value);
+    }
+    for (const http::Header& g : shared_.add_headers) append_header(h, g.name, g.value);
+    if (xff_prior.empty()) {
+      append_header(h, "X-Forwarded-For", c.ip());
+    } else {
+      h.append("X-Forwarded-For: ").append(xff_prior).append(", ").append(c.ip()).append("\r\n");
+    }
+    append_header(h, "X-Forwarded-Proto", "http");
+    h.append("\r\n");
+  }
+  st->remaining = static_cast<uint32_t>(st->legs.size());
+  set_timer(c, TimerKind::kAggregate);
+  // A client that goes away mid-aggregate is noticed here, and every leg is closed; pipelined
+  // bytes wait in c.in for the next exchange.
+  arm_client_recv(c);
+  for (AggLeg& leg : st->legs) {
+    if (c.ex.agg != st) break;  // ended synchronously
+    start_leg(*st, leg);
+  }
+  return true;
+}
+
+void Worker::start_leg(AggState& a, AggLeg& leg) {
+  (void)a;
+  leg.start_ns = now_ns_;
+  UpstreamConn* u = pool_heads_[leg.target_index];
+  if (u == nullptr) {
+    connect_leg(a, leg);
+    return;
+  }
+  pool_remove(*u);
+  core::TimerList::disarm(&u->timer);
+  u->leg = &leg;
+  leg.up = u;
+  leg.reused = true;
+  metrics_->upstream_reused();
+  u->out = leg.head;
+  u->send.hold[0] = Buf{u->out.data(), 0, static_cast<uint32_t>(u->out.size()), -1, false};
+  u->send.count = 1;
+  if (!u->recv_armed) arm_up_recv(*u);
+  up_send(*u);
+}
+
+void Worker::connect_leg(AggState& a, AggLeg& leg) {
+  (void)a;
+  const config::Target& t = *shared_.targets[leg.target_index];
+  int fd = socket(t.address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    end_leg(leg, true, 502, "no upstream connection available (out of sockets)", false);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  UpstreamConn& u = *new_upstream();
+  u.fd = fd;
+  u.target_index = leg.target_index;
+  u.leg = &leg;
+  leg.up = &u;
+  leg.reused = false;
+  io_uring_sqe* s = loop_.sqe();
+  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&t.address.addr), t.address.len);
+  io_uring_sqe_set_data64(s, ring::pack(u.index, u.gen, kOpUpConnect));
+  ++u.pending;
+  metrics_->upstream_opened();
+}
+
+void Worker::on_leg_connect(UpstreamConn& u, int res) {
+  if (u.closing || u.leg == nullptr) return;
+  if (res < 0) {
+    u.reusable = false;
+    const bool refused = res == -ECONNREFUSED;
+    metrics_->count_upstream_error(refused ? obs::UpstreamErrorKind::kConnectRefused
+                                           : obs::UpstreamErrorKind::kReset);
+    end_leg(*u.leg, true, 502, refused ? "upstream refused the connection" : "upstream connect failed",
+            false);
+    return;
+  }
+  u.connected = true;
+  u.out = u.leg->head;
+  u.send.hold[0] = Buf{u.out.data(), 0, static_cast<uint32_t>(u.out.size()), -1, false};
+  u.send.count = 1;
+  arm_up_recv(u);
+  up_send(u);
+}
+
+void Worker::on_leg_send(UpstreamConn& u, int res) {
+  SendOp& s = u.send;
+  s.busy = false;
+  if (u.closing || u.leg == nullptr) {
+    s.count = 0;
+    return;
+  }
+  if (res <= 0) {
+    s.count = 0;
+    leg_failure(u, res < 0 ? res : -EPIPE);
+    return;
+  }
+  const bool more = s.advance(static_cast<uint32_t>(res));
+  if (more) {
+    up_send(u);
+    return;
+  }
+  s.count = 0;
+}
+
+void Worker::on_leg_recv(UpstreamConn& u, int res, uint32_t flags) {
+  u.recv_armed = false;
+  if (res == -ENOBUFS) {
+    u.starved = true;
+    starved_upstreams_.push_back(&u);
+    return;
+  }
+  const bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
+  const int32_t bid = has_buf ? static_cast<int32_t>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+  if (u.closing || u.leg == nullptr || res <= 0) {
+    if (bid >= 0) buffers_.give_back(static_cast<uint16_t>(bid));
+    if (!u.closing && u.leg != nullptr) leg_failure(u, res);
+    return;
+  }
+  char* data = buffers_.data(static_cast<uint16_t>(bid));
+  if (!append_input(u.in, data, static_cast<uint32_t>(res), bid, block_size_ / 2)) {
+    u.reusable = false;
+    metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
+    end_leg(*u.leg, true, 502, "upstream response head too large", false);
+    return;
+  }
+  leg_data(u);
+}
+
+void Worker::leg_data(UpstreamConn& u) {
+  AggLeg& leg = *u.leg;
+  const uint32_t max_body = cfg_.aggregates[leg.agg->index].endpoint->max_leg_body;
+  while (!leg.head_done) {
+    const size_t end = http::find_head_end(u.in.begin(), u.in.len);
+    if (end == 0) {
+      if (u.in.len >= cfg_.max_head_bytes) {
+        u.reusable = false;
+        end_leg(leg, true, 502, "upstream response head too large", false);
+        return;
+      }
+      arm_up_recv(u);
+      return;
+    }
+    http::Response resp;
+    if (u.parser->parse_head(u.in.begin(), end, false, resp) != http::ParseStatus::kDone) {
+      metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
+      u.reusable = false;
+      end_leg(leg, true, 502, "upstream sent an invalid response", false);
+      return;
+    }
+    consume(u.in, static_cast<uint32_t>(end));
+    if (resp.status < 200) {
+      if (u.in.empty()) {
+        arm_up_recv(u);
+        return;
+      }
+      continue;
+    }
+    leg.head_done = true;
+    leg.status = resp.status;
+    leg.chunked = resp.framing == http::ResponseFraming::kChunked;
+    leg.until_close = resp.framing == http::ResponseFraming::kUntilClose;
+    if (!resp.keep_alive || leg.until_close) u.reusable = false;
+    if (resp.framing == http::ResponseFraming::kLength && resp.content_length > max_body) {
+      u.reusable = false;  // the rest of the body would have to be read first
+      end_leg(leg, true, 502, "upstream response body larger than the leg limit", false);
+      return;
+    }
+    if (resp.framing == http::ResponseFraming::kNone) {
+      end_leg(leg, false, leg.status, {}, u.in.empty());
+      return;
+    }
+  }
+  if (!u.in.empty()) {
+    size_t part = 0;
+    const http::ParseStatus st = u.parser->feed_body(u.in.begin(), u.in.len, &part);
+    if (st == http::ParseStatus::kError) {
+      metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
+      u.reusable = false;
+      end_leg(leg, true, 502, "upstream sent an invalid response body", false);
+      return;
+    }
+    std::string& into = leg.chunked ? leg.raw : leg.body;
+    // Chunk framing may add bytes of its own: the raw bound is looser, the decoded one exact.
+    const size_t bound = leg.chunked ? 2 * static_cast<size_t>(max_body) + 65536 : max_body;
+    if (into.size() + part > bound) {
+      u.reusable = false;
+      end_leg(leg, true, 502, "upstream response body larger than the leg limit", false);
+      return;
+    }
+    into.append(u.in.begin(), part);
+    consume(u.in, static_cast<uint32_t>(part));
+    if (st == http::ParseStatus::kDone) {
+      // Bytes after the framed end: upstream and gateway disagree on framing.
+      if (!u.in.empty()) u.reusable = false;
+      if (leg.chunked && !decode_chunked(leg.raw, leg.body, max_body)) {
+        u.reusable = false;
+        end_leg(leg, true, 502, "upstream response body larger than the leg limit", false);
+        return;
+      }
+      end_leg(leg, false, leg.status, {}, u.reusable && u.in.empty());
+      return;
+    }
+  }
+  arm_up_recv(u);
+}
+
+void Worker::leg_failure(UpstreamConn& u, int err) {
+  AggLeg& leg = *u.leg;
+  u.reusable = false;
+  if (leg.head_done) {
+    if (err == 0 && leg.until_close && !u.send.busy &&
+        u.parser->finish_eof() == http::ParseStatus::kDone) {
+      end_leg(leg, false, leg.status, {}, false);  // RFC 9112 6.3 rule 8: EOF ends the body
+      return;
+    }
+    metrics_->count_upstream_error(obs::UpstreamErrorKind::kReset);
+    end_leg(leg, true, 502, "upstream closed the connection mid-response", false);
+    return;
+  }
+  // RFC 9110 9.2.2: the leg is a GET without a body, so a reused connection the upstream closed
+  // as we reused it may be retried once on a new connection.
+  if (leg.reused && !leg.retried && u.in.empty()) {
+    leg.retried = true;
+    release_conn(&u, false);
+    connect_leg(*leg.agg, leg);
+    return;
+  }
+  if (err == -ECONNREFUSED) {
+    metrics_->count_upstream_error(obs::UpstreamErrorKind::kConnectRefused);
+    end_leg(leg, true, 502, "upstream refused the connection", false);
+  } else {
+    metrics_->count_upstream_error(obs::UpstreamErrorKind::kReset);
+    end_leg(leg, true, 502, err == 0 ? "upstream closed the connection before responding"
+                                     : "upstream connection failed before responding", false);
+  }
+}
+
+void Worker::end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view detail,
+                     bool reuse) {
+  if (leg.ended) return;
+  leg.ended = true;
+  leg.failed = failed;
+  leg.status = status;
+  leg.detail = detail;
+  leg.end_ns = now_ns_;
+  if (leg.up != nullptr) release_conn(leg.up, reuse && !failed);
+  AggState& a = *leg.agg;
+  if (--a.remaining == 0 && !a.timed_out) finish_aggregate(*a.owner);
+}
+
+void Worker::on_aggregate_deadline(DownstreamConn& c) {
+  AggState* a = c.ex.agg;
+  if (a == nullptr || a->remaining == 0) return;
+  a->timed_out = true;
+  metrics_->count_upstream_error(obs::UpstreamErrorKind::kResponseTimeout);
+  for (AggLeg& leg : a->legs) {
+    if (!leg.ended) end_leg(leg, true, 504, "the aggregate deadline passed before this leg answered", false);
+  }
+  finish_aggregate(c);
+}
+
+void Worker::finish_aggregate(DownstreamConn& c) {
+  Exchange& ex = c.ex;
+  AggState& a = *ex.agg;
+  const agg::Endpoint& ep = *cfg_.aggregates[a.index].endpoint;
+  agg::Merger merger(ep, *merge_ws_);
+  std::vector<agg::LegTiming> timings(a.legs.size());
+  for (size_t k = 0; k < a.legs.size(); ++k) {
+    AggLeg& leg = a.legs[k];
+    if (leg.failed) {
+      merger.add_failed_leg(k, leg.status, leg.detail);
+    } else {
+      // The merger reads SIMDJSON_PADDING bytes past the body (never writes them).
+      leg.body.reserve(leg.body.size() + simdjson::SIMDJSON_PADDING);
+      merger.add_leg(k, leg.body, leg.status);
+    }
+    timings[k].name = ep.backends[k].name;
+    timings[k].duration_us = (leg.end_ns - leg.start_ns) / 1000;
+  }
+  std::string body;
+  merger.finish(body);
+  const agg::MergeOutcome& o = merger.outcome();
+  ex.status = o.status;
+  ex.close_after = ex.close_after || !ex.client_keep_alive || draining_;
+  std::string& out = a.out;
+  out.reserve(body.size() + 512);
+  out.append("HTTP/1.1 ").append(std::to_string(o.status)).append(" ");
+  out.append(http::reason_phrase(o.status)).append("\r\n");
+  out.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(body.size()));
+  out.append("\r\nX-Gateway-Completed: ").append(agg::completed_header_value(o));
+  out.append("\r\nServer-Timing: ");
+  agg::append_server_timing(timings, out);
+  out.append("\r\n");
+  for (uint8_t i = 0; i < ex.resp_header_count; ++i) {
+    append_header(out, ex.resp_headers[i].name, ex.resp_headers[i].value);
+  }
+  if (ex.close_after) {
+    out.append("Connection: close\r\n");
+  } else if (ex.http10) {
+    out.append("Connection: keep-alive\r\n");  // RFC 9112 C.2.2
+  }
+  out.append("\r\n");
+  if (ex.method != http::Method::kHead) out.append(body);
+  ex.response_done = true;
+  ex.resp_final = true;
+  ex.response_started = true;
+  c.send.hold[0] = Buf{out.data(), 0, static_cast<uint32_t>(out.size()), -1, false};
+  c.send.count = 1;
+  set_timer(c, TimerKind::kBody);
+  client_send(c);
+}
+
+void Worker::cancel_aggregate(DownstreamConn& c) {
+  AggState* a = c.ex.agg;
+  if (a == nullptr) return;
+  a->timed_out = true;  // no merge and no response from here on
+  for (AggLeg& leg : a->legs) {
+    if (leg.up != nullptr) close_upstream(*leg.up);
+  }
+  if (c.timer_kind == TimerKind::kAggregate) set_timer(c, TimerKind::kNone);
+}
+
+void Worker::abort_aggregate(DownstreamConn& c) {
+  if (c.ex.agg == nullptr) return;
+  cancel_aggregate(c);
+  delete c.ex.agg;
+  c.ex.agg = nullptr;
+}
+
+}  // namespace ringway::server
