@@ -77,10 +77,11 @@ void Worker::on_accept(int res, uint32_t flags, bool admin) {
   }
 }
 
-void Worker::arm_client_recv(DownstreamConn& c) {
+void Worker::arm_client_recv(DownstreamConn& c, bool poll_first) {
   if (c.recv_armed || c.starved || c.closing) return;
   io_uring_sqe* s = loop_.sqe();
   io_uring_prep_recv(s, c.fd, nullptr, buffers_.buffer_size(), 0);
+  if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = buffers_.group();
   io_uring_sqe_set_data64(s, ring::pack(c.index, c.gen, kOpClientRecv));

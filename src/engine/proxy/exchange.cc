@@ -15,6 +15,7 @@ namespace ringway::server {
 namespace {
 
 constexpr uint32_t kLogArea = 2048;  // tail of the exchange block: copies for the access log
+constexpr size_t kCoalesceBytes = 4096;  // response bodies up to this are copied next to the head
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -22,9 +23,11 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 void Worker::process_input(DownstreamConn& c) {
   if (c.in.empty()) {
+    const bool after_response = c.state != DownState::kHead;
     c.state = DownState::kIdle;
     set_timer(c, TimerKind::kKeepAlive);
-    arm_client_recv(c);
+    // A keep-alive client usually waits for our response before it sends the next request.
+    arm_client_recv(c, after_response);
     return;
   }
   const size_t end = http::find_head_end(c.in.begin(), c.in.len);
@@ -186,7 +189,7 @@ void Worker::send_request_part(DownstreamConn& c) {
     on_request_sent(c);
     return;
   }
-  if (!u.recv_armed) arm_up_recv(u);
+  if (!u.recv_armed) arm_up_recv(u, true);  // the response cannot precede the request
   up_send(u);
 }
 
@@ -293,7 +296,15 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     }
     ex.resp_final = st == http::ParseStatus::kDone;
     ex.in_flight_resp = static_cast<uint32_t>(part);
-    if (part > 0) s.hold[s.count++] = Buf{u.in.data, u.in.off, static_cast<uint32_t>(part), -1, false};
+    Buf* head = s.count == 1 ? &s.hold[0] : nullptr;
+    if (part > 0 && head != nullptr && part <= kCoalesceBytes &&
+        head->off + head->len + part <= block_size_ - kLogArea) {
+      // A small body goes out in the same buffer as its head: one plain send, no iovec.
+      std::memcpy(head->data + head->off + head->len, u.in.begin(), part);
+      head->len += static_cast<uint32_t>(part);
+    } else if (part > 0) {
+      s.hold[s.count++] = Buf{u.in.data, u.in.off, static_cast<uint32_t>(part), -1, false};
+    }
     metrics_->add_body_bytes(obs::BodyDirection::kDownload, obs::BodyMode::kCopy, part);
   }
   if (s.count == 0) {

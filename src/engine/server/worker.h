@@ -287,7 +287,9 @@ class Worker {
   // --- net/downstream.cc: accept, receive, send, close ---
   void arm_accept(int fd, Op op);
   void on_accept(int res, uint32_t flags, bool admin);
-  void arm_client_recv(DownstreamConn& c);
+  // poll_first: no data can be there yet (the peer is waiting for us), so skip the receive attempt
+  // that would fail and go straight to waiting for readiness.
+  void arm_client_recv(DownstreamConn& c, bool poll_first = false);
   void on_client_recv(DownstreamConn& c, int res, uint32_t flags);
   void client_send(DownstreamConn& c);
   void on_client_send(DownstreamConn& c, int res);
@@ -328,7 +330,7 @@ class Worker {
   bool acquire_upstream(DownstreamConn& c);
   void connect_upstream(DownstreamConn& c);
   void on_up_connect(UpstreamConn& u, int res);
-  void arm_up_recv(UpstreamConn& u);
+  void arm_up_recv(UpstreamConn& u, bool poll_first = false);
   void on_up_recv(UpstreamConn& u, int res, uint32_t flags);
   void up_send(UpstreamConn& u);
   void on_up_send(UpstreamConn& u, int res);

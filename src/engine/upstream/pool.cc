@@ -91,10 +91,11 @@ void Worker::on_up_connect(UpstreamConn& u, int res) {
   send_request_part(c);
 }
 
-void Worker::arm_up_recv(UpstreamConn& u) {
+void Worker::arm_up_recv(UpstreamConn& u, bool poll_first) {
   if (u.recv_armed || u.starved || u.closing) return;
   io_uring_sqe* s = loop_.sqe();
   io_uring_prep_recv(s, u.fd, nullptr, buffers_.buffer_size(), 0);
+  if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = buffers_.group();
   io_uring_sqe_set_data64(s, ring::pack(u.index, u.gen, kOpUpRecv));
@@ -189,7 +190,7 @@ void Worker::release_conn(UpstreamConn* u, bool reuse) {
     ++pool_sizes_[t];
     ++u->served;
     up_idle_timers_.arm(&u->timer, now_ns_);
-    arm_up_recv(*u);
+    arm_up_recv(*u, true);  // an idle upstream says nothing until it closes
     return;
   }
   close_upstream(*u);
