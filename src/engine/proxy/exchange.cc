@@ -220,7 +220,7 @@ void Worker::on_request_sent(DownstreamConn& c) {
 void Worker::on_request_body_data(DownstreamConn& c) {
   Exchange& ex = c.ex;
   if (ex.request_done || ex.up == nullptr || ex.local) return;  // kept for the next request
-  set_timer(c, ex.response_head_done ? TimerKind::kBody : TimerKind::kBody);
+  set_timer(c, TimerKind::kBody);
   if (ex.up->connected) send_request_part(c);
 }
 

@@ -410,7 +410,8 @@ void Worker::serve_admin(DownstreamConn& c, const http::Request& req) {
   out->reserve(body.size() + 160);
   out->append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
   out->append(http::reason_phrase(status)).append("\r\nContent-Type: ").append(type);
-  out->append("\r\nContent-Length: ").append(std::to_string(req.method == http::Method::kHead ? body.size() : body.size()));
+  // For HEAD too: Content-Length is the length a GET would have had (RFC 9110 8.6).
+  out->append("\r\nContent-Length: ").append(std::to_string(body.size()));
   out->append(close_after ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
   if (req.method != http::Method::kHead) out->append(body);
   c.ex.admin_body = out;
