@@ -202,6 +202,9 @@ template bool apply_object<Config>(Config&, simdjson::dom::object, std::span<con
                                    const std::string&, const std::string&, std::string&);
 template bool apply_object<Route>(Route&, simdjson::dom::object, std::span<const Field<Route>>,
                                   const std::string&, const std::string&, std::string&);
+template bool apply_object<Aggregate>(Aggregate&, simdjson::dom::object,
+                                      std::span<const Field<Aggregate>>, const std::string&,
+                                      const std::string&, std::string&);
 
 }  // namespace detail
 

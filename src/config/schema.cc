@@ -191,11 +191,14 @@ bool set_path(Config& c, std::string_view v, std::string& e) {
   return true;
 }
 
+bool valid_header_name(std::string_view v, std::string& e) {
+  if (is_token(v)) return true;
+  e = "invalid header name '" + std::string(v) + "' (must be a token)";
+  return false;
+}
+
 bool set_api_key_header(Config& c, std::string_view v, std::string& e) {
-  if (!is_token(v)) {
-    e = "invalid header name '" + std::string(v) + "' (must be a token)";
-    return false;
-  }
+  if (!valid_header_name(v, e)) return false;
   c.api_key_header.assign(v);
   return true;
 }
@@ -303,13 +306,17 @@ bool add_route_header(Route& r, std::string_view v, std::string& e) {
   return true;
 }
 
-bool set_route_auth(Route& r, std::string_view v, std::string& e) {
+// --- Access fields: shared by routes and aggregate endpoints (file only) ---
+
+template <class T>
+bool set_access_auth(T& r, std::string_view v, std::string& e) {
   if (!valid_auth_mode(v, e)) return false;
   r.auth.assign(v);
   return true;
 }
 
-bool add_route_scope(Route& r, std::string_view v, std::string& e) {
+template <class T>
+bool add_access_scope(T& r, std::string_view v, std::string& e) {
   // RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
   if (v.empty() || !visible_ascii(v) || v.find_first_of("\"\\") != std::string_view::npos) {
     e = "invalid scope '" + std::string(v) + "'";
@@ -319,7 +326,8 @@ bool add_route_scope(Route& r, std::string_view v, std::string& e) {
   return true;
 }
 
-bool add_route_claim(Route& r, std::string_view v, std::string& e) {
+template <class T>
+bool add_access_claim(T& r, std::string_view v, std::string& e) {
   // From the JSON object {"claim": "value"}, handed over as "claim:value".
   const size_t colon = v.find(':');
   if (colon == 0 || colon == std::string_view::npos || !no_ctl(v)) {
@@ -330,14 +338,33 @@ bool add_route_claim(Route& r, std::string_view v, std::string& e) {
   return true;
 }
 
-bool add_route_rate_limit(Route& r, std::string_view v, std::string& e) {
+template <class T>
+bool add_access_rate_limit(T& r, std::string_view v, std::string& e) {
   if (!printable_text(v, "RATE/UNIT[,burst=N][,key=...]", e)) return false;
-  // The route itself is the scope; a second, different scope inside it would be confusing.
+  // The route (or endpoint) itself is the scope; a second, different scope inside it would be
+  // confusing.
   if (v.find("route=") != std::string_view::npos) {
     e = "route= is implied by the route and not allowed here";
     return false;
   }
   r.rate_limits.emplace_back(v);
+  return true;
+}
+
+// --- aggregate endpoint fields (file only) ---
+
+bool set_aggregate_deadline(Aggregate& a, std::string_view v, std::string& e) {
+  if (!parse_duration_ms(v, a.deadline_ms, e)) return false;
+  if (a.deadline_ms == 0) {
+    e = "must be more than 0";
+    return false;
+  }
+  return true;
+}
+
+bool add_aggregate_header(Aggregate& a, std::string_view v, std::string& e) {
+  if (!valid_header_name(v, e)) return false;
+  a.pass_headers.emplace_back(v);
   return true;
 }
 
@@ -375,7 +402,7 @@ bool set_routes_json(Config& c, simdjson::dom::element v, const std::string& pat
 constexpr Option kOptions[] = {
   {.flag = "listen", .json_key = "listen", .metavar = "HOST:PORT", .default_text = "0.0.0.0:8080", .help = "address to accept clients on; repeatable, [::1]:8080 for IPv6", .json_kind = JsonKind::kStringList, .set = add_listen, .clear = [](Config& c) { c.listen.clear(); }},
   {.flag = "route", .json_key = "routes", .metavar = "PREFIX=URL[,URL...]", .default_text = "none", .help = "forward paths under PREFIX to the http:// URLs (round-robin); repeatable", .json_kind = JsonKind::kCustom, .set = add_flag_route, .clear = [](Config& c) { c.routes.clear(); }, .json_set = set_routes_json},
-  {.json_key = "aggregates", .json_kind = JsonKind::kCustom, .clear = [](Config& c) { c.aggregates.clear(); }, .json_set = set_aggregates_json},
+  {.flag = "aggregate", .json_key = "aggregates", .metavar = "PATTERN=NAME:URL[,NAME:URL...]", .default_text = "none", .help = "fan GET PATTERN (may use {param}s) out to every URL at once; each JSON body comes back under its NAME (NAME[] for an array body); repeatable (the file form has all options)", .json_kind = JsonKind::kCustom, .set = add_flag_aggregate, .clear = [](Config& c) { c.aggregates.clear(); }, .json_set = set_aggregates_json},
   {.flag = "config", .metavar = "FILE", .default_text = "none", .help = "JSON configuration file; flags override it", .set = set_nothing, .action = Action::kConfigFile},
   {.flag = "test", .short_flag = 't', .default_text = "off", .help = "validate the configuration, print \"configuration OK\" and exit", .set = set_bool<&Config::test_only>},
   {.flag = "threads", .json_key = "threads", .metavar = "N", .default_text = "0 (online CPUs)", .help = "worker threads, one io_uring each", .json_kind = JsonKind::kScalar, .set = set_count<&Config::threads, 0, 1024>},
@@ -426,10 +453,20 @@ constexpr RouteField kRouteFields[] = {
   {.json_key = "methods", .json_kind = JsonKind::kStringList, .set = add_route_method, .clear = [](Route& r) { r.methods.clear(); }},
   {.json_key = "headers", .json_kind = JsonKind::kStringMap, .set = add_route_header, .clear = [](Route& r) { r.headers.clear(); }},
   {.json_key = "max_body_size", .json_kind = JsonKind::kScalar, .set = set_size<Route, &Route::max_body_size, std::numeric_limits<uint64_t>::max()>},
-  {.json_key = "auth", .json_kind = JsonKind::kString, .set = set_route_auth},
-  {.json_key = "scopes", .json_kind = JsonKind::kStringList, .set = add_route_scope, .clear = [](Route& r) { r.scopes.clear(); }},
-  {.json_key = "claims", .json_kind = JsonKind::kStringMap, .set = add_route_claim, .clear = [](Route& r) { r.claims.clear(); }},
-  {.json_key = "rate_limits", .json_kind = JsonKind::kStringList, .set = add_route_rate_limit, .clear = [](Route& r) { r.rate_limits.clear(); }},
+  {.json_key = "auth", .json_kind = JsonKind::kString, .set = set_access_auth<Route>},
+  {.json_key = "scopes", .json_kind = JsonKind::kStringList, .set = add_access_scope<Route>, .clear = [](Route& r) { r.scopes.clear(); }},
+  {.json_key = "claims", .json_kind = JsonKind::kStringMap, .set = add_access_claim<Route>, .clear = [](Route& r) { r.claims.clear(); }},
+  {.json_key = "rate_limits", .json_kind = JsonKind::kStringList, .set = add_access_rate_limit<Route>, .clear = [](Route& r) { r.rate_limits.clear(); }},
+};
+
+// The gateway's own keys of an "aggregates" element; the rest belongs to agg::parse_endpoint.
+constexpr AggregateField kAggregateFields[] = {
+  {.json_key = "deadline", .json_kind = JsonKind::kString, .set = set_aggregate_deadline},
+  {.json_key = "headers", .json_kind = JsonKind::kStringList, .set = add_aggregate_header, .clear = [](Aggregate& a) { a.pass_headers.clear(); }},
+  {.json_key = "auth", .json_kind = JsonKind::kString, .set = set_access_auth<Aggregate>},
+  {.json_key = "scopes", .json_kind = JsonKind::kStringList, .set = add_access_scope<Aggregate>, .clear = [](Aggregate& a) { a.scopes.clear(); }},
+  {.json_key = "claims", .json_kind = JsonKind::kStringMap, .set = add_access_claim<Aggregate>, .clear = [](Aggregate& a) { a.claims.clear(); }},
+  {.json_key = "rate_limits", .json_kind = JsonKind::kStringList, .set = add_access_rate_limit<Aggregate>, .clear = [](Aggregate& a) { a.rate_limits.clear(); }},
 };
 // clang-format on
 
@@ -437,6 +474,7 @@ constexpr RouteField kRouteFields[] = {
 
 std::span<const Option> options() { return kOptions; }
 std::span<const RouteField> route_fields() { return kRouteFields; }
+std::span<const AggregateField> aggregate_fields() { return kAggregateFields; }
 
 bool valid_route_prefix(std::string_view prefix, std::string& error) {
   if (prefix.empty() || prefix[0] != '/') {

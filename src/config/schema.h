@@ -50,9 +50,11 @@ struct Field {
 
 using Option = Field<Config>;       // top level: flags and file
 using RouteField = Field<Route>;    // inside one element of "routes" (file only)
+using AggregateField = Field<Aggregate>;  // the gateway's keys of an "aggregates" element
 
 std::span<const Option> options();
 std::span<const RouteField> route_fields();
+std::span<const AggregateField> aggregate_fields();
 
 // Shared by the JSON walker (config.cc) and the "routes" custom setter (schema.cc): applies the
 // members of obj to target using rows. display_prefix is prepended to key names in errors
@@ -62,9 +64,11 @@ bool apply_object(T& target, simdjson::dom::object obj, std::span<const Field<T>
                   const std::string& display_prefix, const std::string& key_prefix,
                   std::string& error);
 
-// "aggregates": the array of aggregate endpoint objects (aggregates.cc).
+// "aggregates": the array of aggregate endpoint objects, and --aggregate, the flag form for the
+// simple case (aggregates.cc).
 bool set_aggregates_json(Config& c, simdjson::dom::element value, const std::string& path,
                          std::string& error);
+bool add_flag_aggregate(Config& c, std::string_view value, std::string& error);
 
 bool valid_route_prefix(std::string_view prefix, std::string& error);
 

@@ -13,8 +13,18 @@
 namespace ringway::filter {
 namespace {
 
+// Filters know routes by index: the routes first, then the aggregate endpoints (the engine
+// matches an aggregate request as route index routes.size() + its index).
+size_t access_count(const config::Config& cfg) { return cfg.routes.size() + cfg.aggregates.size(); }
+
+const config::Access& access_of(const config::Config& cfg, size_t i) {
+  if (i < cfg.routes.size()) return cfg.routes[i];
+  return cfg.aggregates[i - cfg.routes.size()];
+}
+
 std::string route_name(const config::Config& cfg, size_t i) {
-  return "routes[" + std::to_string(i) + "] ('" + cfg.routes[i].prefix + "')";
+  if (i < cfg.routes.size()) return "routes[" + std::to_string(i) + "] ('" + cfg.routes[i].prefix + "')";
+  return "aggregates[" + std::to_string(i - cfg.routes.size()) + "]";
 }
 
 bool build_api_keys(const config::Config& cfg, std::shared_ptr<const api_key::KeyStore>& out,
@@ -108,9 +118,9 @@ bool build_auth(const config::Config& cfg, std::vector<std::unique_ptr<FilterFac
   jwt::RouteAuth default_auth;
   if (!mode_of(cfg.auth, default_auth.mode, "--auth", error)) return false;
   bool any_auth = default_auth.mode != jwt::AuthMode::kNone;
-  std::vector<jwt::RouteAuth> routes(cfg.routes.size());
-  for (size_t i = 0; i < cfg.routes.size(); ++i) {
-    const config::Route& r = cfg.routes[i];
+  std::vector<jwt::RouteAuth> routes(access_count(cfg));
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const config::Access& r = access_of(cfg, i);
     jwt::RouteAuth& ra = routes[i];
     ra.mode = default_auth.mode;
     if (!r.auth.empty() && !mode_of(r.auth, ra.mode, route_name(cfg, i) + ".auth", error)) return false;
@@ -154,8 +164,8 @@ bool build_rate_limits(const config::Config& cfg, std::vector<std::unique_ptr<Fi
   for (const std::string& text : cfg.rate_limits) {
     if (!parse_spec(text, "--rate-limit", specs, error)) return false;
   }
-  for (size_t i = 0; i < cfg.routes.size(); ++i) {
-    for (const std::string& text : cfg.routes[i].rate_limits) {
+  for (size_t i = 0; i < access_count(cfg); ++i) {
+    for (const std::string& text : access_of(cfg, i).rate_limits) {
       if (!parse_spec(text, route_name(cfg, i) + ".rate_limits", specs, error)) return false;
       if (!specs.back().route.empty()) {
         error = route_name(cfg, i) + ".rate_limits: route= is implied by the route";

@@ -331,6 +331,41 @@ def test_client_disconnect_mid_aggregate(gateway, tmp_path, json_upstream):
     assert r.status == 200 and r.json() == {"s": 1, "f": 1}, r
 
 
+def test_flag_form(gateway, json_upstream):
+    users = json_upstream({"/users/7": {"body": {"id": 7, "name": "Grace"}}})
+    orders = json_upstream({"/v2/orders/7/recent": {"body": [{"id": 901}, {"id": 902}]}})
+    gw = gateway(args=["--aggregate", f"/screen/{{id}}=user:{users.url}/users/{{id}},"
+                                      f"orders[]:{orders.url}/v2/orders/{{id}}/recent"])
+    r = get(gw, "/screen/7?x=1")
+    assert r.status == 200, r
+    assert r.header("x-gateway-completed") == "true", r.body
+    assert r.json() == {"user": {"id": 7, "name": "Grace"}, "orders": [{"id": 901}, {"id": 902}]}
+    assert users.requests[0][0] == "/users/7?x=1"  # the client's query string goes to every leg
+    assert orders.requests[0][0] == "/v2/orders/7/recent?x=1"
+    assert get(gw, "/screen/7/more").status == 404
+
+
+def test_per_endpoint_auth_and_rate_limit(gateway, tmp_path, json_upstream, echo):
+    up = json_upstream({"/a": {"body": {"a": 1}}, "/b": {"body": {"b": 1}}})
+    gw = start(gateway, tmp_path, [
+        {"endpoint": "/private", "auth": "api-key", "backends": [backend("a", up, "/a")]},
+        {"endpoint": "/limited", "rate_limits": ["2/m,burst=2"], "backends": [backend("b", up, "/b")]},
+        {"endpoint": "/open", "backends": [backend("a", up, "/a")]},
+    ], args=["--api-key", "alice=k-alice-0001"], routes=[("/plain/", echo)])
+    before = len(up.requests)
+    r = get(gw, "/private")
+    assert r.status == 401 and r.header("www-authenticate") == "ApiKey", r
+    assert len(up.requests) == before  # rejected before any leg started
+    assert get(gw, "/private", [("X-API-Key", "k-alice-0001")]).json() == {"a": 1}
+    assert get(gw, "/open").json() == {"a": 1}  # the global mode (none) elsewhere
+    assert get(gw, "/plain/x").status == 200
+    statuses = [get(gw, "/limited").status for _ in range(3)]
+    assert statuses == [200, 200, 429], statuses
+    r = get(gw, "/limited")
+    assert r.status == 429 and int(r.header("retry-after")) > 0
+    assert [get(gw, "/open").status for _ in range(3)] == [200, 200, 200]
+
+
 def test_bad_config_rejected_by_t(ringway_bin, tmp_path):
     import subprocess
     bad = tmp_path / "bad.json"

@@ -42,26 +42,33 @@ struct NameValue {
   std::string value;
 };
 
-struct Route {
+// Who may call a route or an aggregate endpoint, and how often. Kept as text:
+// src/filter/builtin.cc turns it into filter objects, so this library does not depend on the
+// filter libraries.
+struct Access {
+  // Authentication (issue 6).
+  std::string auth;                   // "" (use Config::auth), none, api-key, jwt or any
+  std::vector<std::string> scopes;    // JWT scopes all required here
+  std::vector<NameValue> claims;      // JWT claims required (value "" = only present)
+  // Rate limits scoped to this route or endpoint (issue 5): SPEC text as for --rate-limit,
+  // without route=.
+  std::vector<std::string> rate_limits;
+};
+
+struct Route : Access {
   std::string prefix;                 // path prefix; longest match wins
   std::vector<std::string> hosts;     // empty: any host; else exact, case-insensitive (port ignored)
   std::vector<std::string> methods;   // empty: any method; else exact method names
   std::vector<HeaderMatch> headers;   // all must match
   std::vector<Target> targets;        // balanced round-robin
   uint64_t max_body_size = 0;         // 0: the global max_body_size
-  // Authentication (issue 6). Kept as text: src/filter/builtin.cc turns it into filter objects,
-  // so this library does not depend on the filter libraries.
-  std::string auth;                   // "" (use Config::auth), none, api-key, jwt or any
-  std::vector<std::string> scopes;    // JWT scopes all required on this route
-  std::vector<NameValue> claims;      // JWT claims required (value "" = only present)
-  // Rate limits scoped to this route (issue 5): SPEC text as for --rate-limit, without route=.
-  std::vector<std::string> rate_limits;
-  // Later issues add aggregation here.
 };
 
-// One aggregate endpoint (issue 7): "aggregates": [{agg::parse_endpoint's object, plus
-// "deadline": DUR and "headers": [names of client fields passed to every leg]}].
-struct Aggregate {
+// One aggregate endpoint (issue 7): "aggregates": [{agg::parse_endpoint's object, plus the
+// gateway's own keys: "deadline": DUR, "headers": [names of client fields passed to every leg],
+// and the Access keys "auth", "scopes", "claims", "rate_limits"}], or --aggregate for the simple
+// case. Filters see it as route index routes.size() + its index in Config::aggregates.
+struct Aggregate : Access {
   std::shared_ptr<const agg::Endpoint> endpoint;  // validated by agg::parse_endpoint
   uint32_t deadline_ms = 3'000;                   // whole fan-out; late legs fail with 504
   std::vector<std::string> pass_headers;          // client header names copied to each leg
@@ -74,7 +81,7 @@ struct Config {
   bool has_admin = false;
   Address admin_listen;
   std::vector<Route> routes;
-  std::vector<Aggregate> aggregates;          // tried before routes (JSON file only)
+  std::vector<Aggregate> aggregates;          // tried before routes
   std::vector<NameValue> add_headers;         // --add-header NAME:VALUE
   bool preserve_host = false;
 

@@ -98,6 +98,47 @@ TEST(BuiltinFilters, RouteSpecsApplyToTheirRouteOnly) {
   EXPECT_EQ(decide(1), 200);
 }
 
+TEST(BuiltinFilters, AggregateEndpointsAreNumberedAfterTheRoutes) {
+  // The engine matches aggregate k as route index routes.size() + k.
+  config::Config cfg = two_routes();
+  cfg.aggregates.resize(2);
+  cfg.aggregates[1].rate_limits = {"1/m,burst=1"};
+  cfg.aggregates[1].auth = "api-key";
+  cfg.api_keys = {"alice=k-alice-0001"};
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  ASSERT_TRUE(build(cfg, out, error)) << error;
+  ASSERT_EQ(out.size(), 2u);  // auth, then the rate limiter
+  std::unique_ptr<Filter> auth = out[0]->create(0, 1);
+  std::unique_ptr<Filter> limit = out[1]->create(0, 1);
+  auto decide = [&](Filter& f, uint32_t route_index, bool with_key) {
+    http::Request req;
+    req.path = "/agg";
+    if (with_key) {
+      req.headers[0] = http::Header{"X-API-Key", "k-alice-0001"};
+      req.header_count = 1;
+    }
+    route::Match m;
+    m.route = nullptr;
+    m.route_index = route_index;
+    http::HeaderEdits edits;
+    RequestContext ctx{req, m, "127.0.0.1", 1'000'000'000, edits};
+    const Verdict v = f.on_request(ctx);
+    return v == Verdict::kRespond ? ctx.reply.status : 200;
+  };
+  EXPECT_EQ(decide(*auth, 2, false), 200);  // aggregate 0: the global mode (none)
+  EXPECT_EQ(decide(*auth, 3, false), 401);  // aggregate 1: its own mode
+  EXPECT_EQ(decide(*auth, 3, true), 200);
+  EXPECT_EQ(decide(*limit, 3, true), 200);
+  EXPECT_EQ(decide(*limit, 3, true), 429);
+  EXPECT_EQ(decide(*limit, 2, true), 200);
+  EXPECT_EQ(decide(*limit, 2, true), 200);
+
+  cfg.aggregates[0].scopes = {"x"};  // scopes without jwt
+  EXPECT_FALSE(build(cfg, out, error));
+  EXPECT_NE(error.find("aggregates[0]"), std::string::npos) << error;
+}
+
 TEST(BuiltinFilters, ErrorsNameTheSource) {
   struct Case {
     void (*edit)(config::Config&);

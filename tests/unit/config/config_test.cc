@@ -649,5 +649,84 @@ TEST(ConfigAggregates, ErrorsNameTheEntry) {
   }
 }
 
+TEST(ConfigAggregates, AccessKeysPerEndpoint) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(apply_json(R"({"aggregates": [{"endpoint": "/me", "auth": "jwt",
+      "scopes": ["me:read"], "claims": {"tenant": "a"}, "rate_limits": ["5/s,burst=2"],
+      "backends": [{"name": "u", "upstream": "http://127.0.0.1:8001", "path": "/u"}]}]})", c, err))
+      << err;
+  ASSERT_EQ(c.aggregates.size(), 1u);
+  const Aggregate& a = c.aggregates[0];
+  EXPECT_EQ(a.auth, "jwt");
+  EXPECT_EQ(a.scopes, std::vector<std::string>{"me:read"});
+  ASSERT_EQ(a.claims.size(), 1u);
+  EXPECT_EQ(a.claims[0].name, "tenant");
+  EXPECT_EQ(a.rate_limits, std::vector<std::string>{"5/s,burst=2"});
+  const char* bad[] = {
+      R"({"aggregates": [{"endpoint": "/x", "auth": "magic", "backends": [
+          {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})",
+      R"({"aggregates": [{"endpoint": "/x", "rate_limits": ["1/s,route=/x"], "backends": [
+          {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})",
+      R"({"aggregates": [{"endpoint": "/x", "auth": "jwt", "auth": "none", "backends": [
+          {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})",
+  };
+  for (const char* json : bad) {
+    Config b;
+    EXPECT_FALSE(apply_json(json, b, err)) << json;
+    EXPECT_NE(err.find("aggregates[0]"), std::string::npos) << err;
+  }
+}
+
+TEST(ConfigAggregates, FlagFormGroupsEachLegUnderItsName) {
+  LoadResult r = run({"--aggregate=/screen/{id}=user:http://127.0.0.1:8001/users/{id},"
+                      "orders[]:http://127.0.0.1:8002/v2/orders/{id}/recent,flat:http://127.0.0.1:8003"});
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.config.aggregates.size(), 1u);
+  const Aggregate& a = r.config.aggregates[0];
+  EXPECT_EQ(a.endpoint->path, "/screen/{id}");
+  EXPECT_EQ(a.endpoint->methods, std::vector<std::string>{"GET"});
+  ASSERT_EQ(a.endpoint->backends.size(), 3u);
+  EXPECT_EQ(a.endpoint->backends[0].name, "user");
+  EXPECT_EQ(a.endpoint->backends[0].path, "/users/{id}");
+  EXPECT_EQ(a.endpoint->backends[0].group_json, "user");
+  EXPECT_EQ(a.endpoint->backends[1].path, "/v2/orders/{id}/recent");
+  EXPECT_EQ(a.endpoint->backends[1].name, "orders");
+  EXPECT_TRUE(a.endpoint->backends[1].is_collection);
+  EXPECT_FALSE(a.endpoint->backends[0].is_collection);
+  EXPECT_EQ(a.endpoint->backends[2].path, "/");
+  EXPECT_EQ(a.targets[1].authority, "127.0.0.1:8002");
+  EXPECT_EQ(a.targets[1].base_path, "");
+  EXPECT_EQ(a.deadline_ms, 3000u);
+
+  // Repeatable, and the flags replace the file's list like --route does.
+  const std::string file = write_temp(R"({"aggregates": [{"endpoint": "/file", "backends": [
+      {"name": "a", "upstream": "http://127.0.0.1:1", "path": "/a"}]}]})");
+  LoadResult two = run({"--config", file, "--aggregate=/a=x:http://127.0.0.1:1/x",
+                        "--aggregate=/b=y:http://127.0.0.1:1/y"});
+  ASSERT_TRUE(two.ok) << two.error;
+  ASSERT_EQ(two.config.aggregates.size(), 2u);
+  EXPECT_EQ(two.config.aggregates[1].endpoint->path, "/b");
+}
+
+TEST(ConfigAggregates, BadFlagFormsNameTheFlag) {
+  const char* bad[] = {
+      "--aggregate=/x",                                   // no legs
+      "--aggregate==a:http://127.0.0.1:1/a",              // no pattern
+      "--aggregate=x=a:http://127.0.0.1:1/a",             // pattern without '/'
+      "--aggregate=/x=http://127.0.0.1:1/a",              // no leg name
+      "--aggregate=/x=a:ftp://127.0.0.1:1/a",             // not http
+      "--aggregate=/x=a:http://127.0.0.1:1/{nope}",       // unknown parameter
+      "--aggregate=/x=a:http://127.0.0.1:1/a,a:http://127.0.0.1:1/b",  // duplicate name
+      "--aggregate=/x=a b:http://127.0.0.1:1/a",          // name not a token
+      "--aggregate=/x=a:http://127.0.0.1:1/a,",           // empty leg
+  };
+  for (const char* flag : bad) {
+    LoadResult r = run({flag});
+    EXPECT_FALSE(r.ok) << flag;
+    EXPECT_NE(r.error.find("--aggregate"), std::string::npos) << flag << " -> " << r.error;
+  }
+}
+
 }  // namespace
 }  // namespace ringway::config
