@@ -225,9 +225,6 @@ void Worker::set_timer(DownstreamConn& c, TimerKind kind) {
     case TimerKind::kConnect: connect_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kResponse: response_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kLinger: linger_timers_.arm(&c.timer, now_ns_); return;
-    case TimerKind::kAggregate:
-      agg_timers_[c.ex.agg->index]->arm(&c.timer, now_ns_);
-      return;
   }
 }
 

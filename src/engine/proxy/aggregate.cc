@@ -1,13 +1,13 @@
 // Aggregate endpoints (issue 7): one client request fans out to every backend of the endpoint at
 // once, from this worker, through the same per-target keep-alive pools as forwarded requests.
 // Each leg reads its whole response body into its own buffer; when the last leg ends (or the
-// endpoint's deadline fires, which fails the late legs with 504 and closes their connections)
-// the bodies go through agg::Merger with the worker's MergeWorkspace and one response is sent.
+// endpoint's deadline, an io_uring timeout, fires: the late legs fail with 504 and their
+// connections are closed) the bodies go through agg::Merger with the worker's MergeWorkspace and
+// one response is sent.
 //
-// Filters see an aggregate request with a synthetic route::Match: route == nullptr and
-// route_index = routes.size() + aggregate index, an index no per-route table holds, so the
-// global auth mode and global rate limits apply and per-route settings never do (the auth
-// filter falls back to its default for an unknown index; the rate limiter only compares it).
+// Filters see an aggregate request with route == nullptr and route_index = routes.size() +
+// aggregate index: the filter factories number the endpoints' own auth and rate-limit settings
+// (config::Access) that way, after the routes (src/filter/builtin.cc).
 // The state is allocated per request (rare path by design); legs' request heads live in their
 // UpstreamConn so that a send in flight never outlives its bytes.
 
@@ -158,7 +158,8 @@ bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
     h.append("\r\n");
   }
   st->remaining = static_cast<uint32_t>(st->legs.size());
-  set_timer(c, TimerKind::kAggregate);
+  set_timer(c, TimerKind::kNone);  // the head timer is done; the deadline below covers the wait
+  arm_aggregate_deadline(c);
   // A client that goes away mid-aggregate is noticed here, and every leg is closed; pipelined
   // bytes wait in c.in for the next exchange.
   arm_client_recv(c);
@@ -398,9 +399,38 @@ void Worker::end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view
   if (--a.remaining == 0 && !a.timed_out) finish_aggregate(*a.owner);
 }
 
-void Worker::on_aggregate_deadline(DownstreamConn& c) {
+// The deadline is an IORING_OP_TIMEOUT per aggregate request, relative to when it is submitted
+// (never earlier than deadline_ns, which is taken from the loop's clock before submission). It is
+// removed as soon as the aggregate no longer waits for legs. Its completion can be stale: a
+// timeout that fired just as its aggregate finished may be reaped after the next aggregate on the
+// same connection started. So it acts only if the current aggregate's own deadline has passed.
+void Worker::arm_aggregate_deadline(DownstreamConn& c) {
+  AggState& a = *c.ex.agg;
+  const uint32_t ms = cfg_.aggregates[a.index].deadline_ms;
+  a.deadline_ns = now_ns_ + static_cast<uint64_t>(ms) * 1'000'000ull;
+  io_uring_sqe* s = loop_.sqe();
+  io_uring_prep_timeout(s, &agg_deadlines_[a.index], 0, 0);
+  io_uring_sqe_set_data64(s, ring::pack(c.index, c.gen, kOpAggDeadline));
+  ++c.pending;
+  c.agg_deadline_armed = true;
+}
+
+void Worker::disarm_aggregate_deadline(DownstreamConn& c) {
+  if (!c.agg_deadline_armed) return;
+  c.agg_deadline_armed = false;
+  // The timeout then completes with -ECANCELED (or had already fired); either completion
+  // releases the slot's pending count.
+  io_uring_sqe* s = loop_.sqe();
+  io_uring_prep_timeout_remove(s, ring::pack(c.index, c.gen, kOpAggDeadline), 0);
+  io_uring_sqe_set_data64(s, ring::pack(0, 0, kOpCancel));
+}
+
+void Worker::on_aggregate_deadline(DownstreamConn& c, int res) {
+  if (res != -ETIME || c.closing) return;  // removed, or the connection is going away
   AggState* a = c.ex.agg;
-  if (a == nullptr || a->remaining == 0) return;
+  // 1 ms of slack for the clock read; a stale timeout acts at most that much early.
+  if (a == nullptr || a->remaining == 0 || a->timed_out || now_ns_ + 1'000'000 < a->deadline_ns) return;
+  c.agg_deadline_armed = false;  // this one fired
   a->timed_out = true;
   metrics_->count_upstream_error(obs::UpstreamErrorKind::kResponseTimeout);
   for (AggLeg& leg : a->legs) {
@@ -410,6 +440,7 @@ void Worker::on_aggregate_deadline(DownstreamConn& c) {
 }
 
 void Worker::finish_aggregate(DownstreamConn& c) {
+  disarm_aggregate_deadline(c);
   Exchange& ex = c.ex;
   AggState& a = *ex.agg;
   const agg::Endpoint& ep = *cfg_.aggregates[a.index].endpoint;
@@ -467,7 +498,7 @@ void Worker::cancel_aggregate(DownstreamConn& c) {
   for (AggLeg& leg : a->legs) {
     if (leg.up != nullptr) close_upstream(*leg.up);
   }
-  if (c.timer_kind == TimerKind::kAggregate) set_timer(c, TimerKind::kNone);
+  disarm_aggregate_deadline(c);
 }
 
 void Worker::abort_aggregate(DownstreamConn& c) {

@@ -59,8 +59,10 @@ Worker::Worker(Shared& shared, unsigned index)
   up_idle_timers_.set_duration_ms(cfg_.upstream_idle_timeout_ms);
   linger_timers_.set_duration_ms(2'000);
   for (const config::Aggregate& a : cfg_.aggregates) {
-    agg_timers_.push_back(std::make_unique<core::TimerList>());
-    agg_timers_.back()->set_duration_ms(a.deadline_ms);
+    __kernel_timespec ts{};
+    ts.tv_sec = a.deadline_ms / 1000;
+    ts.tv_nsec = static_cast<long long>(a.deadline_ms % 1000) * 1'000'000;
+    agg_deadlines_.push_back(ts);
   }
   if (!cfg_.aggregates.empty()) merge_ws_ = std::make_unique<agg::MergeWorkspace>();
   pool_heads_.assign(shared_.targets.size(), nullptr);
@@ -211,7 +213,8 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       break;
   }
 
-  if (op == kOpClientRecv || op == kOpClientSend || op == kOpClientPollIn || op == kOpClientPollOut) {
+  if (op == kOpClientRecv || op == kOpClientSend || op == kOpClientPollIn || op == kOpClientPollOut ||
+      op == kOpAggDeadline) {
     DownstreamConn& c = *clients_[idx];
     if (c.gen != (gen & 0xffffff) || !c.in_use) {
       // Cannot happen while objects are recycled only after their last completion; drop the
@@ -223,6 +226,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
     switch (op) {
       case kOpClientRecv: on_client_recv(c, res, flags); break;
       case kOpClientSend: on_client_send(c, res); break;
+      case kOpAggDeadline: on_aggregate_deadline(c, res); break;
       case kOpClientPollIn:
         c.ex.upload_polling = false;
         if (!c.closing && c.ex.up_pipe.valid() && c.ex.up != nullptr) pump_upload(c);
@@ -291,13 +295,6 @@ void Worker::run_timers() {
       on_timer(*c);
     }
   }
-  for (auto& l : agg_timers_) {
-    while ((n = l->pop_expired(now_ns_)) != nullptr) {
-      DownstreamConn* c = reinterpret_cast<DownstreamConn*>(
-          reinterpret_cast<char*>(n) - offsetof(DownstreamConn, timer));
-      on_timer(*c);
-    }
-  }
   while ((n = up_idle_timers_.pop_expired(now_ns_)) != nullptr) {
     UpstreamConn* u = reinterpret_cast<UpstreamConn*>(
         reinterpret_cast<char*>(n) - offsetof(UpstreamConn, timer));
@@ -332,9 +329,6 @@ void Worker::on_timer(DownstreamConn& c) {
       } else {
         fail_exchange(c, 504, "body transfer stalled");
       }
-      return;
-    case TimerKind::kAggregate:
-      on_aggregate_deadline(c);
       return;
     case TimerKind::kNone:
       return;

@@ -61,6 +61,7 @@ enum Op : uint8_t {
   kOpClientPollOut,  // splice readiness: room on the client socket for the response body
   kOpUpPollIn,       // splice readiness: response body on the upstream socket
   kOpUpPollOut,      // splice readiness: room on the upstream socket for the request body
+  kOpAggDeadline,    // an aggregate's io_uring timeout fired (or was removed)
 };
 
 // A pipe from the worker's cache, used to move body bytes socket -> pipe -> socket with splice(2).
@@ -105,8 +106,7 @@ struct SendOp {
   }
 };
 
-enum class TimerKind : uint8_t { kNone, kHeader, kKeepAlive, kBody, kConnect, kResponse, kLinger,
-                                 kAggregate };
+enum class TimerKind : uint8_t { kNone, kHeader, kKeepAlive, kBody, kConnect, kResponse, kLinger };
 
 struct UpstreamConn;
 struct DownstreamConn;
@@ -138,6 +138,7 @@ struct AggState {
   DownstreamConn* owner = nullptr;
   uint32_t index = 0;              // in Config::aggregates
   uint32_t remaining = 0;          // legs not ended
+  uint64_t deadline_ns = 0;        // monotonic; the io_uring timeout fires at or after it
   bool timed_out = false;
   std::vector<AggLeg> legs;
   std::string out;                 // the client response: head + merged body
@@ -224,6 +225,7 @@ struct DownstreamConn {
   bool starved = false;       // waiting for a free receive buffer
   bool closing = false;
   bool abort = false;         // close with RST
+  bool agg_deadline_armed = false;  // an aggregate's io_uring timeout is in flight (counted in pending)
   DownState state = DownState::kIdle;
   TimerKind timer_kind = TimerKind::kNone;
   core::TimerNode timer;
@@ -350,7 +352,9 @@ class Worker {
   void leg_failure(UpstreamConn& u, int err);
   void end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view detail, bool reuse);
   void finish_aggregate(DownstreamConn& c);
-  void on_aggregate_deadline(DownstreamConn& c);
+  void arm_aggregate_deadline(DownstreamConn& c);
+  void disarm_aggregate_deadline(DownstreamConn& c);
+  void on_aggregate_deadline(DownstreamConn& c, int res);
   void cancel_aggregate(DownstreamConn& c);  // closes the legs' connections
   void abort_aggregate(DownstreamConn& c);   // cancel_aggregate + frees the state
   void release_conn(UpstreamConn* u, bool reuse);
@@ -399,7 +403,7 @@ class Worker {
   core::TimerList header_timers_, keepalive_timers_, body_timers_, connect_timers_,
       response_timers_, up_idle_timers_, linger_timers_;
 
-  std::vector<std::unique_ptr<core::TimerList>> agg_timers_;  // per aggregate: its deadline
+  std::vector<__kernel_timespec> agg_deadlines_;  // per aggregate: its relative deadline
   std::unique_ptr<agg::MergeWorkspace> merge_ws_;
 
   filter::Chain filters_;
