@@ -46,10 +46,11 @@ def log(msg):
 class Target:
     """One column of the comparison: how to start it and where it listens."""
 
-    def __init__(self, name, kind, splice=None):
+    def __init__(self, name, kind, splice=None, binary=None):
         self.name = name
         self.kind = kind  # direct | nginx | haproxy | ringway
         self.splice = splice
+        self.binary = binary  # ringway only: None = --ringway
         self.child = None
         self.port = None
         self.crashes = []
@@ -69,7 +70,7 @@ class Target:
             conf = configs.haproxy_conf(tmp, port, upstream_port, workers, self.splice)
             argv = ["haproxy", "-db", "-f", conf]
         else:
-            argv = [ctx.ringway, "--threads", str(workers), "--access-log", "off",
+            argv = [self.binary or ctx.ringway, "--threads", str(workers), "--access-log", "off",
                     "--listen", f"127.0.0.1:{port}", "--route", f"/=http://127.0.0.1:{upstream_port}"]
         child = procs.Child(self.name, argv, os.path.join(tmp, "stdout.log"), cpus=layout["proxy_cpus"])
         if not procs.wait_listening(port, child):
@@ -367,6 +368,9 @@ def main():
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
     ap.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
     ap.add_argument("--ringway", default=os.path.join(REPO, "build", "src", "ringway"))
+    ap.add_argument("--baseline", metavar="PATH",
+                    help="a second ringway binary, measured as target 'ringway-base' in the same "
+                         "interleaved rounds (A/B of a change)")
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
                     help=f"comma list from {','.join(ALL_SCENARIOS)}")
     ap.add_argument("--targets", default="direct,nginx,haproxy,haproxy+splice,ringway",
@@ -431,6 +435,11 @@ def main():
     for w in wanted:
         if w not in ("direct", "nginx", "haproxy", "haproxy+splice", "ringway"):
             ap.error(f"unknown target {w}")
+    if args.baseline:
+        if not (os.path.isfile(args.baseline) and os.access(args.baseline, os.X_OK)):
+            ap.error(f"--baseline: no executable at {args.baseline}")
+        targets.append(Target("ringway-base", "ringway", binary=os.path.abspath(args.baseline)))
+        wanted.append("ringway-base")
     targets = [t for t in targets if t.name in wanted]
     pinned_scen = [s for s in scenarios if s in ("small", "latency", "big-get", "big-post")]
 

@@ -67,7 +67,7 @@ def _f(d, key, fmt):
 
 
 def _order(names):
-    pref = ["direct", "nginx", "haproxy", "haproxy+splice", "ringway"]
+    pref = ["direct", "nginx", "haproxy", "haproxy+splice", "ringway", "ringway-base"]
     return sorted(names, key=lambda n: pref.index(n) if n in pref else 99)
 
 
