@@ -216,3 +216,41 @@ def test_slow_reader_keeps_gateway_memory_bounded(splice_gw):
     assert got < 16 * MiB  # the reader really was slow
     # back-pressure: the gateway does not buffer the 64 MiB body on behalf of the slow client
     assert peak - before < 8 * 1024, (before, peak)
+
+
+@pytest.fixture(params=["on", "off"])
+def timed_gw(request, gateway, echo):
+    gw = gateway(routes=[("/api/", echo)], threads=1,
+                 args=["--splice", request.param, "--body-timeout", "1s"])
+    return gw
+
+
+def test_slow_but_steady_bodies_are_not_stalls(timed_gw):
+    # 16 KiB every 80 ms (~200 KB/s): each piece is progress within --body-timeout 1s, although a
+    # spliced body waits for 256 KiB before it reports readable (SO_RCVLOWAT).
+    gw = timed_gw
+    size = 512 * 1024
+    head, n, digest = streamed_get(gw.port, f"/api/drip/{size}/80")
+    assert b" 200 " in head.split(b"\r\n")[0] and n == size, head
+    assert f"x-body-sha256: {digest}".encode() in head.lower()
+    body = pattern_bytes(size)
+    with Conn(gw.port, timeout=30) as c:
+        c.send(build_request("POST", "/api/up", [("Content-Length", str(size))]))
+        for i in range(0, size, 16384):
+            time.sleep(0.08)
+            c.send(body[i:i + 16384])
+        r = c.read_response()
+        assert r.status == 200, r
+        assert r.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_stalled_spliced_upload_still_times_out(timed_gw):
+    gw = timed_gw
+    with Conn(gw.port, timeout=30) as c:
+        c.send(build_request("POST", "/api/up", [("Content-Length", str(MiB))])
+               + pattern_bytes(100_000))
+        t0 = time.monotonic()
+        r = c.read_response()
+        elapsed = time.monotonic() - t0
+    assert r.status == 408, r
+    assert elapsed < 5, elapsed  # one period, plus one more with plain readiness when spliced

@@ -313,6 +313,18 @@ class Upstream:
             if not is_head:
                 self._send(s, body)
             return not client_close
+        if path.startswith("/drip/"):
+            # /drip/N/MS: a Content-Length body of N pattern bytes in 16 KiB pieces, MS apart
+            n, ms = int(path.split("/")[2]), int(path.split("/")[3])
+            body = pattern_bytes(n)
+            extra = b"X-Body-Sha256: " + hashlib.sha256(body).hexdigest().encode() + b"\r\n"
+            self._send(s, b"HTTP/1.1 200 OK\r\nContent-Length: " + str(n).encode() + b"\r\n"
+                       + extra + conn_hdr + b"\r\n")
+            for i in range(0, n, 16384):
+                if self.stopping.wait(ms / 1000.0):
+                    return False
+                self._send(s, body[i:i + 16384])
+            return not client_close
         if path.startswith("/slow/"):
             ms = int(path.split("/")[2])
             if self.stopping.wait(ms / 1000.0):

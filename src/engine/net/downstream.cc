@@ -46,7 +46,8 @@ void Worker::on_accept(int res, uint32_t flags, bool admin) {
       c.fd = res;
       c.admin = admin;
       c.state = DownState::kIdle;
-      c.closing = c.abort = c.recv_armed = c.starved = false;
+      c.closing = c.abort = c.recv_armed = c.starved = c.agg_deadline_armed = false;
+      c.rcvlowat = 1;
       c.pending = 0;
       c.ex = Exchange{};
       c.in = Buf{};

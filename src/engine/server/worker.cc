@@ -323,13 +323,26 @@ void Worker::on_timer(DownstreamConn& c) {
       metrics_->count_upstream_error(obs::UpstreamErrorKind::kResponseTimeout);
       fail_exchange(c, 504, "upstream response timed out");
       return;
-    case TimerKind::kBody:
+    case TimerKind::kBody: {
+      // A splice waiting behind a raised SO_RCVLOWAT (proxy/splice.cc) sees no progress until
+      // that much is queued; bytes may have arrived all the same. Lowering it to 1 makes the
+      // kernel report them now (tcp_set_rcvlowat checks readiness), so a slow peer gets one more
+      // period with plain readiness before it counts as stalled.
+      UpstreamConn* up = c.ex.up;
+      if (!c.ex.lowat_off && (c.rcvlowat > 1 || (up != nullptr && up->rcvlowat > 1))) {
+        c.ex.lowat_off = true;
+        set_lowat(c.fd, c.rcvlowat, 1);
+        if (up != nullptr) set_lowat(up->fd, up->rcvlowat, 1);
+        set_timer(c, TimerKind::kBody);
+        return;
+      }
       if (!c.ex.response_started && !c.ex.request_done) {
         fail_exchange(c, 408, "the request body stalled");
       } else {
         fail_exchange(c, 504, "body transfer stalled");
       }
       return;
+    }
     case TimerKind::kNone:
       return;
   }

@@ -181,6 +181,7 @@ struct Exchange {
   Pipe down_pipe;                  // response body splice (upstream -> client)
   bool upload_polling = false;     // a readiness poll for the upload splice is in flight
   bool download_polling = false;
+  bool lowat_off = false;          // a body timeout lowered SO_RCVLOWAT: plain readiness from now on
   char* block = nullptr;           // worker block: upstream head, downstream head, log copies
   uint32_t up_head_len = 0;
   uint16_t status = 0;
@@ -226,6 +227,7 @@ struct DownstreamConn {
   bool closing = false;
   bool abort = false;         // close with RST
   bool agg_deadline_armed = false;  // an aggregate's io_uring timeout is in flight (counted in pending)
+  uint32_t rcvlowat = 1;      // SO_RCVLOWAT while a splice waits for request body bytes
   DownState state = DownState::kIdle;
   TimerKind timer_kind = TimerKind::kNone;
   core::TimerNode timer;
@@ -259,6 +261,7 @@ struct UpstreamConn {
   std::unique_ptr<http::ResponseParser> parser;
   uint64_t served = 0;
   AggLeg* leg = nullptr;             // set while serving an aggregate leg (owner is then null)
+  uint32_t rcvlowat = 1;             // SO_RCVLOWAT while a splice waits for response body bytes
   std::string out;                   // aggregate legs: the request head being sent
 };
 
@@ -324,6 +327,7 @@ class Worker {
   bool start_download_splice(DownstreamConn& c);
   void pump_download(DownstreamConn& c);
   void arm_poll(int fd, uint32_t events, uint64_t ud);
+  static void set_lowat(int fd, uint32_t& current, uint64_t remaining);
   bool take_pipe(Pipe& p);
   void give_pipe(Pipe& p);
   void release_pipes(Exchange& ex);

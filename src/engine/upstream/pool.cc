@@ -33,6 +33,7 @@ UpstreamConn* Worker::new_upstream() {
   u->send = SendOp{};
   u->served = 0;
   u->leg = nullptr;
+  u->rcvlowat = 1;
   u->out.clear();
   return u;
 }
@@ -189,6 +190,7 @@ void Worker::release_conn(UpstreamConn* u, bool reuse) {
     pool_heads_[t] = u;
     ++pool_sizes_[t];
     ++u->served;
+    set_lowat(u->fd, u->rcvlowat, 1);  // normally reset already when its splice finished
     up_idle_timers_.arm(&u->timer, now_ns_);
     arm_up_recv(*u, true);  // an idle upstream says nothing until it closes
     return;
