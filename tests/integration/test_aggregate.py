@@ -350,6 +350,24 @@ def test_deadline_of_a_finished_aggregate_never_cuts_the_next_one(gateway, tmp_p
         assert time.monotonic() - t0 < 0.4 + 1.0
 
 
+def test_client_gone_mid_aggregate_frees_its_socket_before_the_deadline(gateway, tmp_path,
+                                                                          json_upstream):
+    # The deadline's io_uring timeout holds a reference to the client slot; closing the client
+    # must remove it rather than keep the socket until the 10 s deadline.
+    from test_splice import fd_kinds, wait_until
+    slow = json_upstream({"/s": {"body": {"s": 1}, "delay": 5.0}})
+    gw = start(gateway, tmp_path, [{"endpoint": "/x", "deadline": "10s", "backends": [
+        backend("slow", slow, "/s")]}])
+    pid = gw.proc.pid
+    c = Conn(gw.port)
+    c.send(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert wait_until(lambda: len(slow.requests) == 1)  # the leg is waiting on the upstream
+    during = fd_kinds(pid)[0]
+    c.close()
+    # the client's socket and the leg's connection both go
+    assert wait_until(lambda: fd_kinds(pid)[0] <= during - 2, timeout=2.0), (during, fd_kinds(pid))
+
+
 def test_flag_form(gateway, json_upstream):
     users = json_upstream({"/users/7": {"body": {"id": 7, "name": "Grace"}}})
     orders = json_upstream({"/v2/orders/7/recent": {"body": [{"id": 901}, {"id": 902}]}})
