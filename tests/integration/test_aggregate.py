@@ -380,6 +380,10 @@ def test_flag_form(gateway, json_upstream):
     assert users.requests[0][0] == "/users/7?x=1"  # the client's query string goes to every leg
     assert orders.requests[0][0] == "/v2/orders/7/recent?x=1"
     assert get(gw, "/screen/7/more").status == 404
+    from conftest import http_get
+    status, _, metrics = http_get(gw.admin_port, "/metrics")
+    assert status == 200
+    assert b'route_requests_total{route="/screen/{id}",code="2xx"} 1\n' in metrics, metrics
 
 
 def test_per_endpoint_auth_and_rate_limit(gateway, tmp_path, json_upstream, echo):

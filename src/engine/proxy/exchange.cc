@@ -383,7 +383,7 @@ void Worker::fail_exchange(DownstreamConn& c, uint16_t status, std::string_view 
     // Part of the response is on its way: the only honest signal left is an abort.
     if (ex.status == 0) ex.status = status;
     log_exchange(c);
-    metrics_->count_request(ex.routed ? static_cast<int32_t>(ex.route_index) : -1, ex.status);
+    metrics_->count_request(metrics_route(ex), ex.status);
     close_client(c, true);
     return;
   }
@@ -417,6 +417,14 @@ void Worker::local_reply(DownstreamConn& c, uint16_t status, std::string_view de
   client_send(c);
 }
 
+// The /metrics series of an exchange: its route, or an aggregate endpoint (labelled after the
+// routes, see server.cc), or -1 (unrouted).
+int32_t Worker::metrics_route(const Exchange& ex) const {
+  if (ex.routed) return static_cast<int32_t>(ex.route_index);
+  if (ex.agg != nullptr) return static_cast<int32_t>(cfg_.routes.size() + ex.agg->index);
+  return -1;
+}
+
 void Worker::finish_exchange(DownstreamConn& c) {
   Exchange& ex = c.ex;
   if (ex.up != nullptr) {
@@ -425,7 +433,7 @@ void Worker::finish_exchange(DownstreamConn& c) {
   }
   if (!c.admin) {  // the admin listener's own traffic is not gateway traffic
     log_exchange(c);
-    metrics_->count_request(ex.routed ? static_cast<int32_t>(ex.route_index) : -1, ex.status);
+    metrics_->count_request(metrics_route(ex), ex.status);
   }
   const bool close = ex.close_after;
   release_pipes(ex);

@@ -69,6 +69,7 @@ int run(const config::Config& cfg) {
   shared.worker_count = threads;
   std::vector<std::string> labels;
   for (const config::Route& r : cfg.routes) labels.push_back(r.prefix);
+  for (const config::Aggregate& a : cfg.aggregates) labels.push_back(a.endpoint->path);
   obs::MetricsRegistry metrics(threads, std::move(labels));
   shared.metrics = &metrics;
 

@@ -319,6 +319,7 @@ class Worker {
                    std::span<const http::Header> extra = {});
   void fail_exchange(DownstreamConn& c, uint16_t status, std::string_view detail);
   void log_exchange(DownstreamConn& c);
+  int32_t metrics_route(const Exchange& ex) const;
 
   // --- proxy/splice.cc: Content-Length bodies moved with splice(2) through cached pipes ---
   bool can_splice(uint64_t remaining) const;
