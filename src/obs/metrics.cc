@@ -95,6 +95,7 @@ void WorkerMetrics::add_to(MetricsSnapshot& out) const {
   }
   out.rate_limited += rate_limited_.load();
   out.auth_rejected += auth_rejected_.load();
+  out.access_log_dropped += access_log_dropped_.load();
 }
 
 MetricsRegistry::MetricsRegistry(size_t shard_count, std::vector<std::string> route_labels)
@@ -182,6 +183,9 @@ void MetricsRegistry::render_prometheus(std::string& out) const {
          s.rate_limited);
   simple(out, "auth_rejected_total", "counter", "Requests rejected by authentication.",
          s.auth_rejected);
+  simple(out, "access_log_dropped_total", "counter",
+         "Access log lines dropped because the log could not keep up (the loop never blocks on it).",
+         s.access_log_dropped);
 }
 
 }  // namespace ringway::obs

@@ -92,3 +92,45 @@ def test_access_log_escapes_hostile_path(gw, echo):
     lines = _log_lines(gw.access_log, 1)
     assert len(lines) == 1
     assert "quoted" in json.loads(lines[0])["path"]
+
+
+def test_access_log_that_cannot_keep_up_drops_and_counts(gateway, echo, tmp_path):
+    # The log is a FIFO nobody reads: once the pipe and the worker's 1 MiB buffer are full, lines
+    # are dropped (the loop never blocks on the log) and counted in /metrics; requests still work.
+    import os
+    import threading
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so the gateway's open does not block
+    stop_draining = threading.Event()
+
+    def drain():
+        while not stop_draining.is_set():
+            try:
+                if not os.read(reader, 1 << 16):
+                    time.sleep(0.01)
+            except BlockingIOError:
+                time.sleep(0.01)
+
+    gw = gateway(routes=[("/api/", echo)], threads=1, access_log=False,
+                 args=["--access-log", str(fifo)])
+    drainer = threading.Thread(target=drain, daemon=True)
+    try:
+        long_target = "/api/" + "x" * 400  # ~0.6 KiB lines: the buffer fills in ~2,000 requests
+        request = f"GET {long_target} HTTP/1.1\r\nHost: a\r\n\r\n".encode()
+        with Conn(gw.port, timeout=30) as c:
+            for _ in range(40):
+                c.send(request * 100)
+                for _ in range(100):
+                    assert c.read_response().status == 200
+        status, _, body = http_get(gw.admin_port, "/metrics")
+        assert status == 200
+        m = re.search(rb"ringway_access_log_dropped_total (\d+)", body)
+        assert m and int(m.group(1)) > 0, body
+    finally:
+        drainer.start()  # let the blocked write finish so the gateway can drain and exit
+        problems = gw.stop()
+        stop_draining.set()
+        drainer.join(timeout=5)
+        os.close(reader)
+    assert not problems, problems

@@ -67,6 +67,7 @@ struct MetricsSnapshot {
   std::array<std::array<uint64_t, 2>, 2> body_bytes{};
   uint64_t rate_limited = 0;
   uint64_t auth_rejected = 0;
+  uint64_t access_log_dropped = 0;  // lines not written because the log could not keep up
 };
 
 // One worker's counters. Every mutating method must be called from the owning worker only.
@@ -101,6 +102,7 @@ class alignas(kCacheLine) WorkerMetrics {
   }
   void count_rate_limited() { rate_limited_.add(); }
   void count_auth_rejected() { auth_rejected_.add(); }
+  void count_access_log_dropped() { access_log_dropped_.add(); }
 
   size_t route_count() const { return route_count_; }
 
@@ -126,6 +128,7 @@ class alignas(kCacheLine) WorkerMetrics {
   SingleWriterCounter body_bytes_[4];
   SingleWriterCounter rate_limited_;
   SingleWriterCounter auth_rejected_;
+  SingleWriterCounter access_log_dropped_;
   size_t route_count_;
   std::unique_ptr<RouteCounters[]> routes_;
 };

@@ -468,7 +468,7 @@ void Worker::log_exchange(DownstreamConn& c) {
   }
   if (ex.routed) r.route = ex.route->prefix;
   if (ex.agg != nullptr) r.route = cfg_.aggregates[ex.agg->index].endpoint->path;
-  access_log_.append(r);
+  if (!access_log_.append(r)) metrics_->count_access_log_dropped();
   if (access_log_.should_flush()) flush_access_log(false);
 }
 

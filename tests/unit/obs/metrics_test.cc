@@ -114,6 +114,7 @@ TEST(Metrics, PrometheusTextExact) {
   b.count_rate_limited();
   b.count_auth_rejected();
   b.count_auth_rejected();
+  b.count_access_log_dropped();
 
   std::string out = "prefix\n";  // render appends
   reg.render_prometheus(out);
@@ -180,7 +181,10 @@ TEST(Metrics, PrometheusTextExact) {
       "ringway_rate_limited_total 1\n"
       "# HELP ringway_auth_rejected_total Requests rejected by authentication.\n"
       "# TYPE ringway_auth_rejected_total counter\n"
-      "ringway_auth_rejected_total 2\n";
+      "ringway_auth_rejected_total 2\n"
+      "# HELP ringway_access_log_dropped_total Access log lines dropped because the log could not keep up (the loop never blocks on it).\n"
+      "# TYPE ringway_access_log_dropped_total counter\n"
+      "ringway_access_log_dropped_total 1\n";
   EXPECT_EQ(out, expected);
 }
 
