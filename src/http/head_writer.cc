@@ -215,6 +215,7 @@ size_t write_downstream_head(char* out, size_t cap, const Response& resp,
   for (uint16_t i = 0; i < resp.header_count; ++i) {
     const Header& h = resp.headers[i];
     if (is_hop_by_hop(h.name)) continue;
+    if (p.dechunk && h.name.size() == 17 && iequals(h.name, "transfer-encoding")) continue;
     if (resp.connection_token_count != 0 &&
         named_in(h.name, resp.connection_tokens, resp.connection_token_count)) {
       continue;

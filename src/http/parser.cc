@@ -16,9 +16,9 @@ static_assert(alignof(llhttp_t) <= 8, "llhttp_t alignment");
 
 constexpr std::string_view kSlash = "/";
 
-// Per-parse_head state, on the caller's stack; llhttp_t::data points at it while a head is parsed
-// and is null while a body is parsed (so trailer fields are ignored and never touch a Request that
-// may be gone by then).
+// Per-parse_head state, on the caller's stack; the parser's CallbackState points at it while a
+// head is parsed and is null while a body is parsed (so trailer fields are ignored and never touch
+// a Request that may be gone by then).
 struct HeadCtx {
   bool is_request;
   uint16_t fail_status;  // 0: no error recorded by a callback
@@ -50,7 +50,10 @@ struct HeadCtx {
   uint64_t content_length;
 };
 
-inline HeadCtx* ctx_of(llhttp_t* p) { return static_cast<HeadCtx*>(p->data); }
+inline detail::CallbackState* cb_of(llhttp_t* p) {
+  return static_cast<detail::CallbackState*>(p->data);
+}
+inline HeadCtx* ctx_of(llhttp_t* p) { return static_cast<HeadCtx*>(cb_of(p)->head); }
 
 int fail(HeadCtx* c, uint16_t status, const char* detail) {
   if (c->fail_status == 0) {
@@ -311,6 +314,18 @@ int on_headers_complete(llhttp_t* p) {
 // Stop at the end of a chunked body so bytes of a pipelined next message stay unconsumed.
 int on_message_complete(llhttp_t*) { return HPE_PAUSED; }
 
+// Chunk data, only collected by ResponseParser::feed_body_decoded. llhttp reports a span after
+// it has read it and never looks back, so the data can be moved to the front of the buffer in
+// place: the write position never passes the read position.
+int on_body(llhttp_t* p, const char* at, size_t len) {
+  detail::CallbackState* cb = cb_of(p);
+  if (cb->body_out != nullptr) {
+    std::memmove(cb->body_out + cb->body_len, at, len);
+    cb->body_len += len;
+  }
+  return 0;
+}
+
 // Constant-initialized (designated initializers in declaration order), so parsers constructed
 // during another translation unit's static initialization still see complete settings.
 constexpr llhttp_settings_t kSettings = {
@@ -320,6 +335,7 @@ constexpr llhttp_settings_t kSettings = {
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
     .on_message_complete = on_message_complete,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value_complete = on_header_value_complete,
@@ -340,10 +356,10 @@ void init_ctx(HeadCtx& c, const Limits& limits, bool is_request, Header* headers
 
 // Runs llhttp over one head. Returns the bytes llhttp consumed, or 0 with *err set.
 size_t run_head(llhttp_t* p, HeadCtx& c, const char* data, size_t len, ParseError* err) {
-  llhttp_reset(p);
-  p->data = &c;
+  llhttp_reset(p);  // keeps p->data
+  cb_of(p)->head = &c;
   const llhttp_errno_t rc = llhttp_execute(p, data, len);
-  p->data = nullptr;
+  cb_of(p)->head = nullptr;
   if (c.fail_status != 0) {
     *err = ParseError{c.fail_status, c.fail_detail};
     return 0;
@@ -503,6 +519,7 @@ ParseError check_incomplete_head(const char* data, size_t len, const Limits& lim
 
 RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
   llhttp_init(reinterpret_cast<llhttp_t*>(llhttp_), HTTP_REQUEST, &kSettings);
+  reinterpret_cast<llhttp_t*>(llhttp_)->data = &cb_;
   state_ = llhttp_;
 }
 
@@ -631,6 +648,7 @@ ParseStatus RequestParser::feed_body(const char* data, size_t len, size_t* consu
 
 ResponseParser::ResponseParser(const Limits& limits) : limits_(limits) {
   llhttp_init(reinterpret_cast<llhttp_t*>(llhttp_), HTTP_RESPONSE, &kSettings);
+  reinterpret_cast<llhttp_t*>(llhttp_)->data = &cb_;
   state_ = llhttp_;
 }
 
@@ -712,6 +730,22 @@ ParseStatus ResponseParser::feed_body(const char* data, size_t len, size_t* cons
   } else if (done) {
     framing_ = ResponseFraming::kNone;
   }
+  return st;
+}
+
+ParseStatus ResponseParser::feed_body_decoded(char* data, size_t len, size_t* consumed,
+                                              size_t* decoded) {
+  *decoded = 0;
+  if (framing_ != ResponseFraming::kChunked) {
+    *consumed = 0;
+    error_ = ParseError{502, "decoded body asked for a response that is not chunked"};
+    return ParseStatus::kError;
+  }
+  cb_.body_out = data;
+  cb_.body_len = 0;
+  const ParseStatus st = feed_body(data, len, consumed);
+  *decoded = cb_.body_len;
+  cb_.body_out = nullptr;
   return st;
 }
 

@@ -80,6 +80,28 @@ def test_chunked_response(gw, echo):
     assert p.returncode == 0 and json.loads(p.stdout)["target"] == "/chunked"
 
 
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_chunked_response_to_http10_client_is_decoded_and_close_delimited(gw, echo, keep_alive):
+    # RFC 9112 6.1: chunked framing must not be sent to an HTTP/1.0 recipient. The body is relayed
+    # decoded and ends with the connection (even when the client asked for keep-alive).
+    with Conn(gw.port) as c:
+        c.send(b"GET /api/users/chunked HTTP/1.0\r\nHost: a\r\n"
+               + (b"Connection: keep-alive\r\n" if keep_alive else b"") + b"\r\n")
+        raw, how = c.read_to_eof()
+    assert how == "eof", (how, raw)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 200"), lines
+    names = [ln.split(":", 1)[0].lower() for ln in lines[1:]]
+    assert "transfer-encoding" not in names and "content-length" not in names, lines
+    assert "Connection: close" in lines
+    doc = json.loads(body)  # the decoded body, nothing else
+    assert doc["target"] == "/chunked" and doc["method"] == "GET"
+    # curl speaking HTTP/1.0 reads it as well
+    p = curl("--http1.0", f"{gw.url}/api/users/chunked")
+    assert p.returncode == 0 and json.loads(p.stdout)["target"] == "/chunked", p.stderr
+
+
 def test_head_gets_no_body_and_connection_stays_usable(gw, echo):
     with Conn(gw.port) as c:
         c.send(build_request("HEAD", "/api/users/bytes/5000"))

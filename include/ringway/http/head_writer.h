@@ -58,6 +58,8 @@ size_t write_upstream_head(char* out, size_t cap, const Request& req, const Upst
 struct DownstreamHeadParams {
   bool close = false;                   // add "Connection: close"
   std::span<const Header> add_headers;  // gateway response fields (e.g. rate-limit), appended
+  bool dechunk = false;  // HTTP/1.0 client: drop Transfer-Encoding; the body goes out decoded and
+                         // ends with the connection (RFC 9112 6.1: no chunked to 1.0 recipients)
 };
 
 // Writes the response head for the client: status line, the upstream's fields minus hop-by-hop

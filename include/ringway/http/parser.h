@@ -40,6 +40,15 @@ size_t find_head_end(const char* data, size_t len);
 // gateway buffer an endless head.
 ParseError check_incomplete_head(const char* data, size_t len, const Limits& limits);
 
+namespace detail {
+// What a parser's llhttp callbacks write to (llhttp_t::data points here; see parser.cc).
+struct CallbackState {
+  void* head = nullptr;        // the head being parsed, null otherwise
+  char* body_out = nullptr;    // ResponseParser::feed_body_decoded: where decoded bytes go
+  size_t body_len = 0;
+};
+}  // namespace detail
+
 class RequestParser {
  public:
   explicit RequestParser(const Limits& limits);
@@ -70,6 +79,7 @@ class RequestParser {
   uint64_t remaining_ = 0;
   alignas(8) unsigned char llhttp_[128];  // llhttp_t, constructed in the .cc (size checked there)
   void* state_ = nullptr;                 // private callback state, see parser.cc
+  detail::CallbackState cb_;
 };
 
 class ResponseParser {
@@ -86,6 +96,10 @@ class ResponseParser {
   // Body bytes of the current response; as RequestParser::feed_body. For kUntilClose it never
   // returns kDone; the caller calls finish_eof() when the upstream closes.
   ParseStatus feed_body(const char* data, size_t len, size_t* consumed);
+  // Chunked bodies only: as feed_body, and the chunk data (without sizes, extensions, CRLFs and
+  // trailers) is moved to the front of data, in place: *decoded bytes at data[0..). Used to give
+  // an HTTP/1.0 client, which cannot read chunked framing, the body itself.
+  ParseStatus feed_body_decoded(char* data, size_t len, size_t* consumed, size_t* decoded);
   // Upstream closed: kDone if the body was close-delimited, kError (truncated) otherwise.
   ParseStatus finish_eof();
 
@@ -100,6 +114,7 @@ class ResponseParser {
   uint64_t remaining_ = 0;
   alignas(8) unsigned char llhttp_[128];
   void* state_ = nullptr;
+  detail::CallbackState cb_;
 };
 
 }  // namespace ringway::http

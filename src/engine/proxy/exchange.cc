@@ -262,8 +262,11 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     ex.resp_framing = resp.framing;
     ex.response_head_done = true;
     ex.upstream_head_ns = now_ns_;
+    // RFC 9112 6.1: an HTTP/1.0 client cannot read chunked framing, so it gets the body decoded,
+    // delimited by the end of the connection.
+    ex.dechunk = ex.http10 && resp.framing == http::ResponseFraming::kChunked;
     ex.close_after = ex.close_after || !ex.client_keep_alive || draining_ || !ex.request_done ||
-                     resp.framing == http::ResponseFraming::kUntilClose;
+                     resp.framing == http::ResponseFraming::kUntilClose || ex.dechunk;
     if (!resp.keep_alive) u.reusable = false;
     http::Header extra[filter::RequestContext::kMaxResponseHeaders + 1];
     uint8_t n_extra = 0;
@@ -273,6 +276,7 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     http::DownstreamHeadParams p;
     p.close = ex.close_after;
     p.add_headers = {extra, n_extra};
+    p.dechunk = ex.dechunk;
     const uint32_t at = ex.up_head_len;
     const size_t n = http::write_downstream_head(ex.block + at, block_size_ - kLogArea - at, resp, p);
     if (n == 0) {
@@ -286,26 +290,30 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     set_timer(c, TimerKind::kBody);
   }
   if (!ex.resp_final && !u.in.empty()) {
-    size_t part = 0;
-    const http::ParseStatus st = u.parser->feed_body(u.in.begin(), u.in.len, &part);
+    size_t part = 0;  // upstream bytes consumed
+    size_t out = 0;   // bytes to send from u.in.begin(): the same, or the decoded chunk data
+    const http::ParseStatus st =
+        ex.dechunk ? u.parser->feed_body_decoded(u.in.data + u.in.off, u.in.len, &part, &out)
+                   : u.parser->feed_body(u.in.begin(), u.in.len, &part);
     if (st == http::ParseStatus::kError) {
       metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
       u.reusable = false;
       fail_exchange(c, 502, "upstream sent an invalid response body");
       return;
     }
+    if (!ex.dechunk) out = part;
     ex.resp_final = st == http::ParseStatus::kDone;
     ex.in_flight_resp = static_cast<uint32_t>(part);
     Buf* head = s.count == 1 ? &s.hold[0] : nullptr;
-    if (part > 0 && head != nullptr && part <= kCoalesceBytes &&
-        head->off + head->len + part <= block_size_ - kLogArea) {
+    if (out > 0 && head != nullptr && out <= kCoalesceBytes &&
+        head->off + head->len + out <= block_size_ - kLogArea) {
       // A small body goes out in the same buffer as its head: one plain send, no iovec.
-      std::memcpy(head->data + head->off + head->len, u.in.begin(), part);
-      head->len += static_cast<uint32_t>(part);
-    } else if (part > 0) {
-      s.hold[s.count++] = Buf{u.in.data, u.in.off, static_cast<uint32_t>(part), -1, false};
+      std::memcpy(head->data + head->off + head->len, u.in.begin(), out);
+      head->len += static_cast<uint32_t>(out);
+    } else if (out > 0) {
+      s.hold[s.count++] = Buf{u.in.data, u.in.off, static_cast<uint32_t>(out), -1, false};
     }
-    metrics_->add_body_bytes(obs::BodyDirection::kDownload, obs::BodyMode::kCopy, part);
+    metrics_->add_body_bytes(obs::BodyDirection::kDownload, obs::BodyMode::kCopy, out);
   }
   if (s.count == 0) {
     send_response_part(c);

@@ -177,6 +177,7 @@ struct Exchange {
   bool req_body_final = false;     // the request body ends with the bytes in flight
   bool resp_final = false;         // the response ends with the bytes in flight
   http::ResponseFraming resp_framing = http::ResponseFraming::kNone;
+  bool dechunk = false;            // HTTP/1.0 client, chunked response: relay the decoded body
   Pipe up_pipe;                    // request body splice (client -> upstream)
   Pipe down_pipe;                  // response body splice (upstream -> client)
   bool upload_polling = false;     // a readiness poll for the upload splice is in flight

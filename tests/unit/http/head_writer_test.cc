@@ -199,6 +199,13 @@ TEST(DownstreamHead, RebuildsStatusAndDropsHopByHop) {
   ASSERT_EQ(test::parse_response(parser, chunked, resp), ParseStatus::kDone);
   const size_t m = write_downstream_head(buf, sizeof(buf), resp, DownstreamHeadParams{});
   EXPECT_EQ(std::string(buf, m), "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n");
+
+  // For an HTTP/1.0 client the body goes out decoded and close-delimited.
+  DownstreamHeadParams d;
+  d.dechunk = true;
+  d.close = true;
+  const size_t k = write_downstream_head(buf, sizeof(buf), resp, d);
+  EXPECT_EQ(std::string(buf, k), "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
 }
 
 // Splits a problem reply into head and body and checks Content-Length against the body.

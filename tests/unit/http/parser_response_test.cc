@@ -70,6 +70,42 @@ TEST(ResponseParser, ChunkedSplitAtEveryByte) {
   }
 }
 
+TEST(ResponseParser, ChunkedBodyDecodedInPlaceSplitAtEveryByte) {
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string body = "5\r\nhello\r\n6;x=y\r\n world\r\nB\r\n 0123456789\r\n0\r\nX-T: 1\r\n\r\n";
+  const std::string next = "HTTP/1.1 204 No Content\r\n\r\n";
+  for (size_t split = 0; split <= body.size(); ++split) {
+    std::string buf = head + body + next;  // decoded in place: a fresh copy each time
+    ResponseParser parser(Limits{});
+    Response resp;
+    ASSERT_EQ(parse_response(parser, buf, resp), ParseStatus::kDone);
+    char* b = buf.data() + head.size();
+    size_t c1 = 0, d1 = 0, c2 = 0, d2 = 0;
+    ParseStatus st = parser.feed_body_decoded(b, split, &c1, &d1);
+    std::string decoded(b, d1);
+    if (split < body.size()) {
+      ASSERT_EQ(st, ParseStatus::kIncomplete) << split;
+      st = parser.feed_body_decoded(b + c1, buf.size() - head.size() - c1, &c2, &d2);
+      decoded.append(b + c1, d2);
+    }
+    ASSERT_EQ(st, ParseStatus::kDone) << split;
+    EXPECT_EQ(c1 + c2, body.size()) << split;
+    EXPECT_EQ(decoded, "hello world 0123456789") << split;
+    const char* n = b + c1 + c2;  // the next response is untouched
+    ASSERT_EQ(parser.parse_head(n, find_head_end(n, next.size()), false, resp),
+              ParseStatus::kDone);
+    EXPECT_EQ(resp.status, 204);
+  }
+  // Only chunked bodies can be decoded.
+  ResponseParser parser(Limits{});
+  Response resp;
+  std::string s = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+  ASSERT_EQ(parse_response(parser, s, resp), ParseStatus::kDone);
+  size_t c = 0, d = 0;
+  EXPECT_EQ(parser.feed_body_decoded(s.data() + resp.head_bytes, 2, &c, &d), ParseStatus::kError);
+  EXPECT_EQ(d, 0u);
+}
+
 TEST(ResponseParser, BadChunkIs502) {
   ResponseParser parser(Limits{});
   Response resp;
