@@ -119,3 +119,38 @@ def test_upstream_connection_close_not_reused(gw, echo):
         assert c.request("GET", "/api/users/close").status == 200
         assert c.request("GET", "/api/users/again").status == 200
     assert echo.accepts == 2
+
+
+def listening_sockets(pid: int) -> dict[int, int]:
+    """port -> number of the process's TCP sockets in LISTEN state on it."""
+    import os
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    counts: dict[int, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:
+                    port = int(cols[1].rsplit(":", 1)[1], 16)
+                    counts[port] = counts.get(port, 0) + 1
+    return counts
+
+
+def test_every_worker_listens_on_every_address(gateway, echo):
+    from conftest import free_port
+    second = free_port()
+    gw = gateway(routes=[("/api/", echo)], threads=2, args=["--listen", f"127.0.0.1:{second}"])
+    counts = listening_sockets(gw.proc.pid)
+    # one SO_REUSEPORT listener per worker on each address (the admin listener is separate)
+    assert counts.get(gw.port) == 2 and counts.get(second) == 2, counts
+    for port in (gw.port, second):
+        for _ in range(4):
+            with Conn(port) as c:
+                assert c.request("GET", "/api/users/x").status == 200

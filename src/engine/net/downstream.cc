@@ -14,11 +14,11 @@
 
 namespace ringway::server {
 
-void Worker::arm_accept(int fd, Op op) {
+void Worker::arm_accept(int fd, Op op, uint32_t slot) {
   io_uring_sqe* s = loop_.sqe();
   // Non-blocking: the splice path calls splice(2) itself; io_uring still polls for its own ops.
   io_uring_prep_multishot_accept(s, fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  io_uring_sqe_set_data64(s, ring::pack(0, 0, op));
+  io_uring_sqe_set_data64(s, ring::pack(slot, 0, op));
 }
 
 DownstreamConn* Worker::new_client() {
@@ -36,7 +36,7 @@ DownstreamConn* Worker::new_client() {
   return c;
 }
 
-void Worker::on_accept(int res, uint32_t flags, bool admin) {
+void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
   const bool more = (flags & IORING_CQE_F_MORE) != 0;
   if (res >= 0) {
     if (draining_ || open_clients_ >= cfg_.max_connections) {
@@ -73,8 +73,8 @@ void Worker::on_accept(int res, uint32_t flags, bool admin) {
   }
   // A multishot accept ends on error (or when the listener closes); re-arm unless draining.
   if (!more && !draining_) {
-    int fd = admin ? admin_fd_ : listen_fd_;
-    if (fd >= 0) arm_accept(fd, admin ? kOpAdminAccept : kOpAccept);
+    const int fd = admin ? admin_fd_ : (slot < listen_fds_.size() ? listen_fds_[slot] : -1);
+    if (fd >= 0) arm_accept(fd, admin ? kOpAdminAccept : kOpAccept, slot);
   }
 }
 

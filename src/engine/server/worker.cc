@@ -87,7 +87,9 @@ Worker::~Worker() {
     close(p.r);
     close(p.w);
   }
-  if (listen_fd_ >= 0) close(listen_fd_);
+  for (int fd : listen_fds_) {
+    if (fd >= 0) close(fd);
+  }
   if (admin_fd_ >= 0) close(admin_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
@@ -95,14 +97,13 @@ Worker::~Worker() {
 bool Worker::setup(std::string& error) {
   if (!loop_.init(kRingEntries, cfg_.sqpoll, error)) return false;
   if (!buffers_.init(loop_.raw(), kBufferGroup, kBufferCount, kBufferSize, error)) return false;
+  // Every worker listens on every address with its own SO_REUSEPORT socket, so the kernel
+  // spreads each address's connections over all workers.
   for (const auto& a : cfg_.listen) {
-    // One listener per worker per address would need one accept op each; the common case is
-    // one address, and extra addresses are served by worker 0 only.
-    if (&a != &cfg_.listen.front() && index_ != 0) continue;
-    int fd = open_listener(a, true, error);
+    const int fd = open_listener(a, true, error);
     if (fd < 0) return false;
-    if (&a == &cfg_.listen.front()) listen_fd_ = fd;
-    arm_accept(fd, kOpAccept);
+    listen_fds_.push_back(fd);
+    arm_accept(fd, kOpAccept, static_cast<uint32_t>(listen_fds_.size() - 1));
   }
   if (cfg_.has_admin && index_ == 0) {
     admin_fd_ = open_listener(cfg_.admin_listen, false, error);
@@ -196,7 +197,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
   switch (op) {
     case kOpAccept:
     case kOpAdminAccept:
-      on_accept(res, flags, op == kOpAdminAccept);
+      on_accept(res, flags, op == kOpAdminAccept, idx);
       return;
     case kOpWake:
       if (shared_.draining.load(std::memory_order_acquire)) begin_drain();
@@ -354,13 +355,14 @@ void Worker::begin_drain() {
   drain_deadline_ns_ = now_ns_ + static_cast<uint64_t>(cfg_.drain_timeout_ms) * 1'000'000ull;
   // Closing the listeners ends their multishot accepts; the kernel spreads new connections over
   // the workers that still listen, and refuses them once none does.
-  if (listen_fd_ >= 0) {
+  for (int& fd : listen_fds_) {
+    if (fd < 0) continue;
     io_uring_sqe* s = loop_.sqe();
-    io_uring_prep_cancel_fd(s, listen_fd_, IORING_ASYNC_CANCEL_ALL);
+    io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(s, ring::pack(0, 0, kOpCancel));
-    shutdown(listen_fd_, SHUT_RDWR);
-    close(listen_fd_);
-    listen_fd_ = -1;
+    shutdown(fd, SHUT_RDWR);
+    close(fd);
+    fd = -1;
   }
   for (auto& c : clients_) {
     if (c->in_use && !c->closing && c->state == DownState::kIdle && !c->admin) close_client(*c, false);

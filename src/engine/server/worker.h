@@ -291,8 +291,8 @@ class Worker {
   void serve_admin(DownstreamConn& c, const http::Request& req);
 
   // --- net/downstream.cc: accept, receive, send, close ---
-  void arm_accept(int fd, Op op);
-  void on_accept(int res, uint32_t flags, bool admin);
+  void arm_accept(int fd, Op op, uint32_t slot = 0);  // slot: index in listen_fds_
+  void on_accept(int res, uint32_t flags, bool admin, uint32_t slot);
   // poll_first: no data can be there yet (the peer is waiting for us), so skip the receive attempt
   // that would fail and go straight to waiting for readiness.
   void arm_client_recv(DownstreamConn& c, bool poll_first = false);
@@ -381,7 +381,7 @@ class Worker {
   ring::Loop loop_;
   ring::BufferRing buffers_;
   http::Limits limits_;
-  int listen_fd_ = -1;
+  std::vector<int> listen_fds_;  // one SO_REUSEPORT listener per --listen address, in every worker
   int admin_fd_ = -1;
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
