@@ -1,6 +1,8 @@
-"""The rebuilt upstream head: forwarding headers, Host, hop-by-hop removal, --add-header."""
+"""Rebuilt heads: forwarding headers, Host, hop-by-hop removal, --add-header, interim responses."""
 
-from client import Conn
+import pytest
+
+from client import Conn, build_request
 
 
 def hdrs(doc, name):
@@ -75,3 +77,27 @@ def test_add_header_wins_over_client(gateway, echo):
         assert hdrs(doc, "x-gateway") == ["True"], doc["headers"]
         doc = c.request("GET", "/api/users/c", [("x-gateway", "evil"), ("X-GATEWAY", "evil2")]).json()
         assert hdrs(doc, "x-gateway") == ["True"], doc["headers"]
+
+
+@pytest.mark.parametrize("how", ["together", "apart"])
+def test_interim_responses_are_relayed_except_100(gw, echo, how):
+    # RFC 9110 15.2: 103 and 102 reach an HTTP/1.1 client before the final response, without
+    # hop-by-hop fields; 100 is not relayed (the gateway answers Expect itself).
+    with Conn(gw.port) as c:
+        c.send(build_request("GET", f"/api/users/interim/{how}"))
+        heads = []
+        while True:
+            head = c._read_until(b"\r\n\r\n")
+            heads.append(head)
+            if head.startswith(b"HTTP/1.1 200"):
+                break
+        assert c._read_exact(5) == b"final"
+        assert [h.split(b" ", 2)[1] for h in heads] == [b"103", b"102", b"200"], heads
+        assert b"Link: </a.css>; rel=preload\r\n" in heads[0]
+        assert b"X-Hop" not in heads[0]
+        assert c.request("GET", "/api/users/next").json()["target"] == "/next"  # still in sync
+    # An HTTP/1.0 client gets the final response only.
+    with Conn(gw.port) as c:
+        c.send(f"GET /api/users/interim/{how} HTTP/1.0\r\nHost: a\r\n\r\n".encode())
+        raw, _ = c.read_to_eof()
+        assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"final"), raw

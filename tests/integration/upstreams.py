@@ -357,6 +357,23 @@ class Upstream:
         if path == "/malformed":
             self._send(s, b"HTTP/1.1 2x0 Broken\r\nContent-Length: 2\r\n\r\nok")
             return False
+        if path.startswith("/interim/"):
+            # /interim/together|apart: 100, 103 Early Hints and 102 before a 200, in one write or
+            # one head at a time 50 ms apart
+            heads = [b"HTTP/1.1 100 Continue\r\n\r\n",
+                     b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+                     b"Connection: X-Hop\r\nX-Hop: 1\r\n\r\n",
+                     b"HTTP/1.1 102 Processing\r\n\r\n",
+                     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n" + conn_hdr + b"\r\n"
+                     + (b"" if is_head else b"final")]
+            if path.endswith("/together"):
+                self._send(s, b"".join(heads))
+            else:
+                for h in heads:
+                    self._send(s, h)
+                    if self.stopping.wait(0.05):
+                        return False
+            return not client_close
         if path == "/hop-by-hop":
             body = b"hop"
             self._send(s, b"HTTP/1.1 200 OK\r\nConnection: X-Resp-Secret\r\nX-Resp-Secret: 1\r\n"

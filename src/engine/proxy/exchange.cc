@@ -250,8 +250,27 @@ void Worker::on_upstream_data(UpstreamConn& u) {
       return;
     }
     if (resp.status < 200) {
-      // Interim responses are not relayed: Expect was answered by the gateway itself.
+      // RFC 9110 15.2: interim responses are forwarded (103 Early Hints, 102), except 100: Expect
+      // is answered by the gateway itself and not forwarded, and an HTTP/1.0 client gets none.
+      // The interim head goes into the block ahead of the final one, so both can leave in one
+      // send when they arrived together.
+      const uint32_t at = ex.up_head_len + ex.interim_len;
+      size_t n = 0;
+      if (resp.status != 100 && !ex.http10) {
+        n = http::write_downstream_head(ex.block + at, block_size_ - kLogArea - at, resp,
+                                        http::DownstreamHeadParams{});
+      }
       consume(u.in, static_cast<uint32_t>(end));
+      if (n > 0) {
+        ex.interim_len += static_cast<uint32_t>(n);
+        if (u.in.empty()) {  // send it now; the final head comes with a later receive
+          s.hold[s.count++] = Buf{ex.block, at, static_cast<uint32_t>(n), -1, false};
+          ex.interim_len = 0;
+          client_send(c);
+          return;
+        }
+        continue;
+      }
       if (u.in.empty()) {
         arm_up_recv(u);
         return;
@@ -277,7 +296,8 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     p.close = ex.close_after;
     p.add_headers = {extra, n_extra};
     p.dechunk = ex.dechunk;
-    const uint32_t at = ex.up_head_len;
+    const uint32_t start = ex.up_head_len;                 // interim heads, if any, then this one
+    const uint32_t at = ex.up_head_len + ex.interim_len;
     const size_t n = http::write_downstream_head(ex.block + at, block_size_ - kLogArea - at, resp, p);
     if (n == 0) {
       u.reusable = false;
@@ -285,7 +305,8 @@ void Worker::on_upstream_data(UpstreamConn& u) {
       return;
     }
     consume(u.in, static_cast<uint32_t>(end));
-    s.hold[s.count++] = Buf{ex.block, at, static_cast<uint32_t>(n), -1, false};
+    s.hold[s.count++] = Buf{ex.block, start, static_cast<uint32_t>(ex.interim_len + n), -1, false};
+    ex.interim_len = 0;
     if (resp.framing == http::ResponseFraming::kNone) ex.resp_final = true;
     set_timer(c, TimerKind::kBody);
   }
@@ -339,7 +360,8 @@ void Worker::send_response_part(DownstreamConn& c) {
     finish_exchange(c);
     return;
   }
-  set_timer(c, TimerKind::kBody);
+  // After an interim (1xx) head the final one is still due: the response timeout starts over.
+  set_timer(c, ex.response_head_done ? TimerKind::kBody : TimerKind::kResponse);
   if (!u.in.empty()) {
     on_upstream_data(u);
   } else if (!(ex.resp_framing == http::ResponseFraming::kLength &&

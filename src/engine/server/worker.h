@@ -185,6 +185,7 @@ struct Exchange {
   bool lowat_off = false;          // a body timeout lowered SO_RCVLOWAT: plain readiness from now on
   char* block = nullptr;           // worker block: upstream head, downstream head, log copies
   uint32_t up_head_len = 0;
+  uint32_t interim_len = 0;        // 1xx heads written after the upstream head, not yet sent
   uint16_t status = 0;
   uint64_t start_ns = 0;
   uint64_t upstream_start_ns = 0;
