@@ -744,7 +744,7 @@ ParseStatus ResponseParser::feed_body_decoded(char* data, size_t len, size_t* co
   cb_.body_out = data;
   cb_.body_len = 0;
   const ParseStatus st = feed_body(data, len, consumed);
-  *decoded = cb_.body_len;
+  *decoded = st == ParseStatus::kError ? 0 : cb_.body_len;  // spans before an error mean nothing
   cb_.body_out = nullptr;
   return st;
 }

@@ -1,10 +1,13 @@
 // libFuzzer target for the http glue: arbitrary bytes go through find_head_end, parse_head,
 // feed_body (pipelined, as the engine drives it) and the head writers, for requests and, on the
 // same bytes, for responses. Invariants: views stay inside the input, consumption never exceeds
-// what was offered, writers never exceed their capacity.
+// what was offered, writers never exceed their capacity, and a chunked response body decoded in
+// place (feed_body_decoded) agrees with a twin parser fed plainly and with a reference decoder.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringway/http/head_writer.h"
@@ -81,6 +84,36 @@ void run_requests(const char* data, size_t size, const Limits& limits) {
   }
 }
 
+// Decodes a chunked body that llhttp (strict) accepted: hex size, extensions up to LF, data, CRLF;
+// trailers after the last chunk are not part of the body.
+bool reference_decode(std::string_view raw, std::string& out) {
+  size_t i = 0;
+  while (i < raw.size()) {
+    uint64_t n = 0;
+    bool digits = false;
+    for (; i < raw.size(); ++i) {
+      const char ch = raw[i];
+      int d = -1;
+      if (ch >= '0' && ch <= '9') d = ch - '0';
+      else if (ch >= 'a' && ch <= 'f') d = ch - 'a' + 10;
+      else if (ch >= 'A' && ch <= 'F') d = ch - 'A' + 10;
+      if (d < 0) break;
+      if (n > (uint64_t{1} << 40)) return false;
+      n = n * 16 + static_cast<uint64_t>(d);
+      digits = true;
+    }
+    if (!digits) return false;
+    const size_t lf = raw.find('\n', i);
+    if (lf == std::string_view::npos) return false;
+    i = lf + 1;
+    if (n == 0) return true;
+    if (n > raw.size() - i) return false;
+    out.append(raw.substr(i, n));
+    i += n + 2;
+  }
+  return false;
+}
+
 void run_responses(const char* data, size_t size, const Limits& limits) {
   ResponseParser parser(limits);
   Response resp;
@@ -96,6 +129,22 @@ void run_responses(const char* data, size_t size, const Limits& limits) {
     dp.close = !resp.keep_alive;
     if (write_downstream_head(out, sizeof(out), resp, dp) > sizeof(out)) std::abort();
     off += n;
+    if (resp.framing == ResponseFraming::kChunked && (round & 2) != 0) {
+      std::vector<char> work(data + off, data + size);  // decoded in place
+      ResponseParser twin(limits);
+      Response twin_resp;
+      if (twin.parse_head(p, n, (round & 1) != 0, twin_resp) != ParseStatus::kDone) std::abort();
+      size_t consumed = 0, decoded = 0, plain = 0;
+      const ParseStatus st = parser.feed_body_decoded(work.data(), work.size(), &consumed, &decoded);
+      const ParseStatus twin_st = twin.feed_body(data + off, size - off, &plain);
+      if (st != twin_st || consumed != plain || decoded > consumed) std::abort();
+      if (st != ParseStatus::kDone) return;
+      std::string ref;
+      if (!reference_decode(std::string_view(data + off, consumed), ref)) std::abort();
+      if (ref != std::string_view(work.data(), decoded)) std::abort();
+      off += consumed;
+      continue;
+    }
     size_t consumed = 0;
     const ParseStatus st = parser.feed_body(data + off, size - off, &consumed);
     if (consumed > size - off) std::abort();
