@@ -96,6 +96,7 @@ struct JwtConfig {
   std::vector<ClaimHeader> claim_headers;     // --jwt-claim-header (at most kMaxClaimHeaders)
   uint32_t max_token_bytes = 8 * 1024;        // longer tokens are rejected before decoding
   uint32_t max_json_depth = 8;                // header/payload nesting cap, checked before parsing
+  bool cache_verified = true;                 // remember tokens verified with asymmetric keys
 };
 
 // Config plus loaded keys: what every worker shares.
@@ -176,6 +177,9 @@ class Verifier {
   // claim was absent). Views into this Verifier, valid until its next verify.
   std::string_view claim_value(size_t i, bool* present = nullptr) const;
   const Key* last_key() const { return last_key_; }
+  // verify_token() calls answered from the cache of tokens already verified with an asymmetric
+  // key (jwt_verify.cc): the signature is not checked again, the claims always are.
+  uint64_t cache_hits() const;
   const JwtState& state() const { return *state_; }
 
  private:

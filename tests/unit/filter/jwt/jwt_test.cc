@@ -182,6 +182,61 @@ INSTANTIATE_TEST_SUITE_P(Jwt, EveryAlg,
                                            Alg::kES384, Alg::kEdDSA),
                          [](const auto& info) { return std::string(alg_name(info.param)); });
 
+// --- verified-token cache -------------------------------------------------------------------------
+
+// Verifies one freshly minted token twice with a new Verifier; returns its cache hits.
+uint64_t hits_after_verifying_twice(Alg alg, JwtConfig cfg) {
+  Minted m = make_minted(alg, cfg);
+  Verifier v(m.state);
+  const std::string tok = mint(m.alg, m.priv, m.secret, header_for(m.alg, "k1"), claims(kNow + 300));
+  EXPECT_EQ(v.verify(tok, kNow, nullptr), Status::kOk);
+  EXPECT_EQ(v.verify(tok, kNow, nullptr), Status::kOk);
+  EVP_PKEY_free(m.priv);
+  return v.cache_hits();
+}
+
+TEST(JwtCache, AsymmetricSignatureVerifiedOnceClaimsCheckedEveryTime) {
+  JwtConfig cfg;
+  cfg.claim_headers.push_back({"sub", "X-User-Id"});
+  Minted m = make_minted(Alg::kES256, cfg);
+  Verifier v(m.state);
+  const std::string tok = mint(m.alg, m.priv, m.secret, header_for(m.alg, "k1"),
+                               claims(kNow + 300, "\"scope\":\"read\""));
+  ASSERT_EQ(v.verify(tok, kNow, nullptr), Status::kOk);
+  EXPECT_EQ(v.cache_hits(), 0u);
+  ASSERT_EQ(v.verify(tok, kNow, nullptr), Status::kOk);
+  EXPECT_EQ(v.cache_hits(), 1u);
+  EXPECT_EQ(v.claim_value(0), "alice");  // claims come from the cached payload
+  // The claims are still checked on a hit: time and the route's requirements.
+  EXPECT_EQ(v.verify(tok, kNow + 400, nullptr), Status::kExpired);
+  RouteAuth admin;
+  admin.mode = AuthMode::kJwt;
+  admin.scopes = {"admin"};
+  EXPECT_EQ(v.verify(tok, kNow, &admin), Status::kInsufficientScope);
+  EXPECT_EQ(v.cache_hits(), 3u);
+  // Only the exact bytes hit: the same token with its signature changed is verified and refused.
+  std::string bad = tok;
+  bad[bad.size() - 3] = bad[bad.size() - 3] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(v.verify(bad, kNow, nullptr), Status::kBadSignature);
+  EXPECT_EQ(v.verify(bad, kNow, nullptr), Status::kBadSignature);  // refusals are not cached
+  EXPECT_EQ(v.cache_hits(), 3u);
+  // Another valid token is a miss, then a hit.
+  const std::string other = mint(m.alg, m.priv, m.secret, header_for(m.alg, "k1"), claims(kNow + 600));
+  ASSERT_EQ(v.verify(other, kNow, nullptr), Status::kOk);
+  ASSERT_EQ(v.verify(other, kNow, nullptr), Status::kOk);
+  EXPECT_EQ(v.cache_hits(), 4u);
+  EVP_PKEY_free(m.priv);
+
+  // cache_verified off: every verification checks the signature.
+  JwtConfig off;
+  off.cache_verified = false;
+  EXPECT_EQ(hits_after_verifying_twice(Alg::kES256, off), 0u);
+  // HMAC tokens are cheap to verify and not cached.
+  EXPECT_EQ(hits_after_verifying_twice(Alg::kHS256, {}), 0u);
+  EXPECT_EQ(hits_after_verifying_twice(Alg::kRS256, {}), 1u);
+  EXPECT_EQ(hits_after_verifying_twice(Alg::kEdDSA, {}), 1u);
+}
+
 // --- attacks ------------------------------------------------------------------------------------
 
 class JwtAttack : public ::testing::Test {
