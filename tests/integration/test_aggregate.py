@@ -125,10 +125,10 @@ def json_upstream():
         u.stop()
 
 
-def start(gateway, tmp_path, aggregates, args=None, routes=None):
+def start(gateway, tmp_path, aggregates, args=None, routes=None, threads=2):
     cfg = tmp_path / "agg.json"
     cfg.write_text(json.dumps({"aggregates": aggregates}))
-    return gateway(routes=routes, args=["--config", str(cfg)] + (args or []))
+    return gateway(routes=routes, args=["--config", str(cfg)] + (args or []), threads=threads)
 
 
 def get(gw, target, headers=None):
@@ -255,6 +255,30 @@ def test_invalid_json_and_oversized_legs(gateway, tmp_path, json_upstream):
         assert set(doc["_errors"]) == {"bad", "big", "bigc", "err"}
         for leg in ("bad", "big", "bigc", "err"):
             assert doc["_errors"][leg]["status"] == 502
+
+
+def test_chunked_legs_decoded_and_limited_by_their_decoded_size(gateway, tmp_path, json_upstream):
+    # The upstream sends 7-byte chunks, so the framing is several times the data; the leg limit
+    # applies to the decoded body, exactly.
+    exact = {"pad": "z" * (1024 - 11)}  # {"pad": "..."}: 1,024 bytes of JSON
+    assert len(json.dumps(exact)) == 1024
+    over = {"pad": "z" * (1024 - 10)}
+    up = json_upstream({"/exact": {"body": exact, "chunked": True},
+                        "/over": {"body": over, "chunked": True},
+                        "/small": {"body": {"s": [1, 2, 3]}, "chunked": True}})
+    gw = start(gateway, tmp_path, [{"endpoint": "/c", "max_leg_body": 1024, "backends": [
+        backend("exact", up, "/exact", group="exact"), backend("over", up, "/over"),
+        backend("small", up, "/small")]}], threads=1)  # one worker: one pool
+    accepts = []
+    for _ in range(2):
+        r = get(gw, "/c")
+        assert r.status == 200, r
+        doc = r.json()
+        assert doc["exact"] == exact and doc["s"] == [1, 2, 3], doc
+        assert doc["_errors"]["over"]["status"] == 502
+        accepts.append(up.accepts)
+    # Decoded legs leave their connection in sync for reuse; the failed one is not pooled.
+    assert accepts == [3, 4], accepts
 
 
 def test_all_legs_failed_502(gateway, tmp_path, json_upstream):

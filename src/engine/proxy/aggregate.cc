@@ -41,34 +41,6 @@ void append_header(std::string& h, std::string_view name, std::string_view value
   h.append(name).append(": ").append(value).append("\r\n");
 }
 
-// Decodes a chunked body that llhttp already validated (RFC 9112 7.1): sizes, extensions,
-// CRLFs and trailers are known to be well formed, so this only has to skip them.
-bool decode_chunked(std::string_view raw, std::string& out, size_t limit) {
-  size_t i = 0;
-  while (i < raw.size()) {
-    uint64_t n = 0;
-    while (i < raw.size()) {
-      const char ch = raw[i];
-      int d = -1;
-      if (ch >= '0' && ch <= '9') d = ch - '0';
-      else if (ch >= 'a' && ch <= 'f') d = ch - 'a' + 10;
-      else if (ch >= 'A' && ch <= 'F') d = ch - 'A' + 10;
-      if (d < 0) break;
-      n = n * 16 + static_cast<uint64_t>(d);
-      if (n > limit) return false;
-      ++i;
-    }
-    const size_t lf = raw.find('\n', i);
-    if (lf == std::string_view::npos) return false;
-    i = lf + 1;
-    if (n == 0) return true;  // trailers follow; they are not part of the body
-    if (i + n > raw.size() || out.size() + n > limit) return false;
-    out.append(raw.substr(i, n));
-    i += n + 2;  // CRLF after the data
-  }
-  return false;
-}
-
 }  // namespace
 
 bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
@@ -322,32 +294,28 @@ void Worker::leg_data(UpstreamConn& u) {
     }
   }
   if (!u.in.empty()) {
-    size_t part = 0;
-    const http::ParseStatus st = u.parser->feed_body(u.in.begin(), u.in.len, &part);
+    size_t part = 0;  // upstream bytes consumed
+    size_t data = 0;  // body bytes at u.in's start: the same, or the chunk data decoded in place
+    const http::ParseStatus st =
+        leg.chunked ? u.parser->feed_body_decoded(u.in.data + u.in.off, u.in.len, &part, &data)
+                    : u.parser->feed_body(u.in.begin(), u.in.len, &part);
     if (st == http::ParseStatus::kError) {
       metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
       u.reusable = false;
       end_leg(leg, true, 502, "upstream sent an invalid response body", false);
       return;
     }
-    std::string& into = leg.chunked ? leg.raw : leg.body;
-    // Chunk framing may add bytes of its own: the raw bound is looser, the decoded one exact.
-    const size_t bound = leg.chunked ? 2 * static_cast<size_t>(max_body) + 65536 : max_body;
-    if (into.size() + part > bound) {
+    if (!leg.chunked) data = part;
+    if (leg.body.size() + data > max_body) {
       u.reusable = false;
       end_leg(leg, true, 502, "upstream response body larger than the leg limit", false);
       return;
     }
-    into.append(u.in.begin(), part);
+    leg.body.append(u.in.begin(), data);
     consume(u.in, static_cast<uint32_t>(part));
     if (st == http::ParseStatus::kDone) {
       // Bytes after the framed end: upstream and gateway disagree on framing.
       if (!u.in.empty()) u.reusable = false;
-      if (leg.chunked && !decode_chunked(leg.raw, leg.body, max_body)) {
-        u.reusable = false;
-        end_leg(leg, true, 502, "upstream response body larger than the leg limit", false);
-        return;
-      }
       end_leg(leg, false, leg.status, {}, u.reusable && u.in.empty());
       return;
     }

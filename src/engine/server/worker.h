@@ -118,8 +118,7 @@ struct AggLeg {
   UpstreamConn* up = nullptr;      // null before connect and after the leg ended
   uint32_t target_index = 0;
   std::string head;                // request head to send (copied to the UpstreamConn)
-  std::string body;                // decoded response body
-  std::string raw;                 // chunked responses: validated raw bytes, decoded at the end
+  std::string body;                // response body (chunked: decoded as it arrives)
   bool chunked = false;
   bool until_close = false;
   bool head_done = false;
