@@ -88,25 +88,14 @@ bool parse_one(simdjson::dom::object obj, Aggregate& a, const std::string& path,
 
 bool set_aggregates_json(Config& c, simdjson::dom::element v, const std::string& path,
                          std::string& e) {
-  simdjson::dom::array arr;
-  if (v.get_array().get(arr) != simdjson::SUCCESS) {
-    e = path + ": expected an array of endpoint objects";
-    return false;
-  }
   c.aggregates.clear();
-  size_t i = 0;
-  for (simdjson::dom::element item : arr) {
-    const std::string item_path = path + "[" + std::to_string(i++) + "]";
-    simdjson::dom::object obj;
-    if (item.get_object().get(obj) != simdjson::SUCCESS) {
-      e = item_path + ": expected an object";
-      return false;
-    }
-    Aggregate a;
-    if (!parse_one(obj, a, item_path, e)) return false;
-    c.aggregates.push_back(std::move(a));
-  }
-  return true;
+  return for_each_object(v, path, "endpoint", e,
+                         [&](simdjson::dom::object obj, const std::string& item_path) {
+                           Aggregate a;
+                           if (!parse_one(obj, a, item_path, e)) return false;
+                           c.aggregates.push_back(std::move(a));
+                           return true;
+                         });
 }
 
 }  // namespace ringway::config::detail

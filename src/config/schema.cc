@@ -370,32 +370,23 @@ bool add_aggregate_header(Aggregate& a, std::string_view v, std::string& e) {
 
 bool set_routes_json(Config& c, simdjson::dom::element v, const std::string& path,
                      std::string& e) {
-  simdjson::dom::array arr;
-  if (v.get_array().get(arr) != simdjson::SUCCESS) {
-    e = path + ": expected an array of route objects";
-    return false;
-  }
-  size_t i = 0;
-  for (simdjson::dom::element item : arr) {
-    const std::string item_path = path + "[" + std::to_string(i++) + "]";
-    simdjson::dom::object obj;
-    if (item.get_object().get(obj) != simdjson::SUCCESS) {
-      e = item_path + ": expected an object";
-      return false;
-    }
-    Route r;
-    if (!apply_object<Route>(r, obj, route_fields(), item_path + ".", "", e)) return false;
-    if (r.prefix.empty()) {
-      e = item_path + ": missing \"prefix\"";
-      return false;
-    }
-    if (r.targets.empty()) {
-      e = item_path + ": missing or empty \"upstreams\"";
-      return false;
-    }
-    c.routes.push_back(std::move(r));
-  }
-  return true;
+  return for_each_object(v, path, "route", e,
+                         [&](simdjson::dom::object obj, const std::string& item_path) {
+                           Route r;
+                           if (!apply_object<Route>(r, obj, route_fields(), item_path + ".", "", e)) {
+                             return false;
+                           }
+                           if (r.prefix.empty()) {
+                             e = item_path + ": missing \"prefix\"";
+                             return false;
+                           }
+                           if (r.targets.empty()) {
+                             e = item_path + ": missing or empty \"upstreams\"";
+                             return false;
+                           }
+                           c.routes.push_back(std::move(r));
+                           return true;
+                         });
 }
 
 // clang-format off

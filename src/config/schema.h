@@ -64,6 +64,29 @@ bool apply_object(T& target, simdjson::dom::object obj, std::span<const Field<T>
                   const std::string& display_prefix, const std::string& key_prefix,
                   std::string& error);
 
+// Calls each(object, "path[i]") for every element of a JSON array of objects ("routes",
+// "aggregates"), with errors that name the array or the element. False as soon as one fails.
+template <class Each>
+bool for_each_object(simdjson::dom::element v, const std::string& path, const char* what,
+                     std::string& error, Each each) {
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS) {
+    error = path + ": expected an array of " + what + " objects";
+    return false;
+  }
+  size_t i = 0;
+  for (simdjson::dom::element item : arr) {
+    const std::string item_path = path + "[" + std::to_string(i++) + "]";
+    simdjson::dom::object obj;
+    if (item.get_object().get(obj) != simdjson::SUCCESS) {
+      error = item_path + ": expected an object";
+      return false;
+    }
+    if (!each(obj, item_path)) return false;
+  }
+  return true;
+}
+
 // "aggregates": the array of aggregate endpoint objects, and --aggregate, the flag form for the
 // simple case (aggregates.cc).
 bool set_aggregates_json(Config& c, simdjson::dom::element value, const std::string& path,

@@ -283,9 +283,8 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     ex.upstream_head_ns = now_ns_;
     // RFC 9112 6.1: an HTTP/1.0 client cannot read chunked framing, so it gets the body decoded,
     // delimited by the end of the connection.
-    ex.dechunk = ex.http10 && resp.framing == http::ResponseFraming::kChunked;
     ex.close_after = ex.close_after || !ex.client_keep_alive || draining_ || !ex.request_done ||
-                     resp.framing == http::ResponseFraming::kUntilClose || ex.dechunk;
+                     resp.framing == http::ResponseFraming::kUntilClose || ex.dechunk();
     if (!resp.keep_alive) u.reusable = false;
     http::Header extra[filter::RequestContext::kMaxResponseHeaders + 1];
     uint8_t n_extra = 0;
@@ -295,7 +294,7 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     http::DownstreamHeadParams p;
     p.close = ex.close_after;
     p.add_headers = {extra, n_extra};
-    p.dechunk = ex.dechunk;
+    p.dechunk = ex.dechunk();
     const uint32_t start = ex.up_head_len;                 // interim heads, if any, then this one
     const uint32_t at = ex.up_head_len + ex.interim_len;
     const size_t n = http::write_downstream_head(ex.block + at, block_size_ - kLogArea - at, resp, p);
@@ -314,7 +313,7 @@ void Worker::on_upstream_data(UpstreamConn& u) {
     size_t part = 0;  // upstream bytes consumed
     size_t out = 0;   // bytes to send from u.in.begin(): the same, or the decoded chunk data
     const http::ParseStatus st =
-        ex.dechunk ? u.parser->feed_body_decoded(u.in.data + u.in.off, u.in.len, &part, &out)
+        ex.dechunk() ? u.parser->feed_body_decoded(u.in.data + u.in.off, u.in.len, &part, &out)
                    : u.parser->feed_body(u.in.begin(), u.in.len, &part);
     if (st == http::ParseStatus::kError) {
       metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
@@ -322,7 +321,7 @@ void Worker::on_upstream_data(UpstreamConn& u) {
       fail_exchange(c, 502, "upstream sent an invalid response body");
       return;
     }
-    if (!ex.dechunk) out = part;
+    if (!ex.dechunk()) out = part;
     ex.resp_final = st == http::ParseStatus::kDone;
     ex.in_flight_resp = static_cast<uint32_t>(part);
     Buf* head = s.count == 1 ? &s.hold[0] : nullptr;

@@ -176,7 +176,6 @@ struct Exchange {
   bool req_body_final = false;     // the request body ends with the bytes in flight
   bool resp_final = false;         // the response ends with the bytes in flight
   http::ResponseFraming resp_framing = http::ResponseFraming::kNone;
-  bool dechunk = false;            // HTTP/1.0 client, chunked response: relay the decoded body
   Pipe up_pipe;                    // request body splice (client -> upstream)
   Pipe down_pipe;                  // response body splice (upstream -> client)
   bool upload_polling = false;     // a readiness poll for the upload splice is in flight
@@ -198,6 +197,9 @@ struct Exchange {
   http::Header resp_headers[filter::RequestContext::kMaxResponseHeaders];
   uint8_t resp_header_count = 0;
   char resp_header_store[256];
+
+  // HTTP/1.0 client, chunked response: the body is relayed decoded (RFC 9112 6.1).
+  bool dechunk() const { return http10 && resp_framing == http::ResponseFraming::kChunked; }
 
   // Copies the fields filters asked to add to the response (their views point into the
   // short-lived RequestContext) into this exchange.
