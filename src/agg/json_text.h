@@ -5,15 +5,14 @@
 #include <string>
 #include <string_view>
 
+#include "ringway/core/json_escape.h"
+
 namespace ringway::agg::json_text {
 
-// Appends s as the inside of a JSON string (no quotes): '"', '\\' and C0 controls escaped
-// (RFC 8259 section 7), everything else (UTF-8 included) copied. Invalid UTF-8 becomes U+FFFD so
-// the output stays valid JSON whatever the input.
-void append_escaped(std::string& out, std::string_view s);
+// Escaping is core::append_json_escaped (core/json_escape.h); this returns it as a string.
 inline std::string escaped(std::string_view s) {
   std::string out;
-  append_escaped(out, s);
+  core::append_json_escaped(out, s);
   return out;
 }
 

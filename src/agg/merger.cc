@@ -95,7 +95,7 @@ struct MergeWorkspace::Impl {
     }
     auto& c = key_chunks[key_chunk_used];
     size_t start = c.size();
-    json_text::append_escaped(c, unescaped);
+    core::append_json_escaped(c, unescaped);
     return std::string_view(c.data() + start, c.size() - start);
   }
 
@@ -658,13 +658,13 @@ void Merger::finish(std::string& out) {
       if (!first) e += ',';
       first = false;
       e += '"';
-      json_text::append_escaped(e, endpoint_->backends[i].name);
+      core::append_json_escaped(e, endpoint_->backends[i].name);
       e += "\":{\"type\":\"about:blank\",\"title\":\"";
       e += title_for(l.status);
       e += "\",\"status\":";
       e += std::to_string(l.status);
       e += ",\"detail\":\"";
-      json_text::append_escaped(e, l.detail);
+      core::append_json_escaped(e, l.detail);
       e += "\"}";
     }
     e += '}';

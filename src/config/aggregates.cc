@@ -9,27 +9,10 @@
 #include "config/schema.h"
 #include "config/values.h"
 #include "ringway/agg/endpoint.h"
+#include "ringway/core/json_escape.h"
 
 namespace ringway::config::detail {
 namespace {
-
-void append_json_string(std::string_view s, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (unsigned char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += static_cast<char>(ch);
-    } else if (ch < 0x20) {
-      out += "\\u00";
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  out += '"';
-}
 
 bool is_gateway_key(std::string_view key) {
   for (const AggregateField& f : aggregate_fields()) {
@@ -47,7 +30,7 @@ bool parse_one(simdjson::dom::object obj, Aggregate& a, const std::string& path,
   for (auto member : obj) {
     std::string& into = is_gateway_key(member.key) ? gateway : rest;
     if (into.size() > 1) into += ',';
-    append_json_string(member.key, into);
+    core::append_json_string(into, member.key);
     into += ':';
     into += simdjson::to_string(member.value);
   }
@@ -115,7 +98,7 @@ bool add_flag_aggregate(Config& c, std::string_view v, std::string& e) {
     return false;
   }
   std::string json = "{\"endpoint\":";
-  append_json_string(v.substr(0, eq), json);
+  core::append_json_string(json, v.substr(0, eq));
   json += ",\"backends\":[";
   std::string_view legs = v.substr(eq + 1);
   bool first = true;
@@ -138,13 +121,13 @@ bool add_flag_aggregate(Config& c, std::string_view v, std::string& e) {
     if (!first) json += ',';
     first = false;
     json += "{\"name\":";
-    append_json_string(name, json);
+    core::append_json_string(json, name);
     json += ",\"upstream\":";
-    append_json_string(upstream, json);
+    core::append_json_string(json, upstream);
     json += ",\"path\":";
-    append_json_string(leg_path, json);
+    core::append_json_string(json, leg_path);
     json += ",\"group\":";
-    append_json_string(name, json);
+    core::append_json_string(json, name);
     if (collection) json += ",\"is_collection\":true";
     json += '}';
     if (comma == std::string_view::npos) break;

@@ -21,7 +21,6 @@ bool take_digits(std::string_view& text, uint64_t& out) {
   return true;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
 
 }  // namespace
 
@@ -51,7 +50,7 @@ bool parse_size(std::string_view text, uint64_t max, uint64_t& out, std::string&
   }
   unsigned shift = 0;
   if (rest.size() == 1) {
-    switch (lower(rest[0])) {
+    switch (core::to_lower(rest[0])) {
       case 'k': shift = 10; break;
       case 'm': shift = 20; break;
       case 'g': shift = 30; break;
@@ -139,20 +138,6 @@ bool is_token(std::string_view s) {
     if (!ok) return false;
   }
   return true;
-}
-
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
 }
 
 }  // namespace ringway::config::detail

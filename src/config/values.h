@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "ringway/core/ascii.h"
+
 namespace ringway::config::detail {
 
 // Bytes with an optional k/m/g suffix (powers of 1024, case-insensitive): "512", "8k", "64m".
@@ -24,9 +26,8 @@ bool parse_bool(std::string_view text, bool& out, std::string& error);
 // RFC 9110 5.6.2 token.
 bool is_token(std::string_view s);
 
-// ASCII case-insensitive equality (config keeps its own: it does not link the http module).
-bool ascii_iequals(std::string_view a, std::string_view b);
-
-std::string ascii_lower(std::string_view s);
+// The core helpers under the names the config code uses (core/ascii.h holds the one copy).
+inline constexpr auto& ascii_iequals = core::iequals;
+using core::ascii_lower;
 
 }  // namespace ringway::config::detail

@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-#include "ringway/obs/json_escape.h"
+#include "ringway/core/json_escape.h"
 
 namespace ringway::demo {
 
@@ -57,7 +57,7 @@ void append_u64(std::string& out, uint64_t v) {
 
 void append_nullable(std::string& out, bool present, std::string_view v) {
   if (present) {
-    obs::append_json_string(out, v);
+    core::append_json_string(out, v);
   } else {
     out += "null";
   }
@@ -89,9 +89,9 @@ void write_response(std::string& out, Service svc, const DemoRequest* req, uint1
 
 void append_received(std::string& out, const DemoRequest& req) {
   out += "\"received\":{\"method\":";
-  obs::append_json_string(out, req.method);
+  core::append_json_string(out, req.method);
   out += ",\"path\":";
-  obs::append_json_string(out, req.path);
+  core::append_json_string(out, req.path);
   out += ",\"query\":";
   append_nullable(out, req.has_query, req.query);
   out += ",\"x_forwarded_for\":";
@@ -105,16 +105,16 @@ void append_user(std::string& out, const User& u) {
   out += "{\"id\":";
   append_u64(out, u.id);
   out += ",\"name\":";
-  obs::append_json_string(out, u.name);
+  core::append_json_string(out, u.name);
   out += ",\"email\":";
-  obs::append_json_string(out, u.email);
+  core::append_json_string(out, u.email);
 }
 
 void append_product(std::string& out, const Product& p) {
   out += "{\"id\":";
   append_u64(out, p.id);
   out += ",\"name\":";
-  obs::append_json_string(out, p.name);
+  core::append_json_string(out, p.name);
   out += ",\"price\":";
   out += p.price;
 }
@@ -232,7 +232,7 @@ bool handle_request(Service svc, const DemoRequest& req, DemoState& state, std::
   }
 
   body = "{\"error\":\"not found\",\"status\":404,\"service\":";
-  obs::append_json_string(body, service_name(svc));
+  core::append_json_string(body, service_name(svc));
   body += ',';
   append_received(body, req);
   body += '}';
@@ -242,7 +242,7 @@ bool handle_request(Service svc, const DemoRequest& req, DemoState& state, std::
 
 void write_error(Service svc, uint16_t status, std::string_view detail, std::string& out) {
   std::string body = "{\"error\":";
-  obs::append_json_string(body, detail);
+  core::append_json_string(body, detail);
   body += ",\"status\":";
   append_u64(body, status);
   body += '}';

@@ -9,6 +9,7 @@
 #include "filter/api_key/api_key.h"
 #include "filter/jwt/jwt.h"
 #include "filter/rate_limit/rate_limit.h"
+#include "ringway/core/ascii.h"
 
 namespace ringway::filter {
 namespace {
@@ -187,7 +188,7 @@ bool build_rate_limits(const config::Config& cfg, std::vector<std::unique_ptr<Fi
     const bool forwarded = std::any_of(cfg.jwt_claim_headers.begin(), cfg.jwt_claim_headers.end(),
                                        [](const std::string& t) {
                                          return t.size() == 13 && t.compare(0, 4, "sub=") == 0 &&
-                                                api_key::ascii_iequals(std::string_view(t).substr(4), "X-User-Id");
+                                                core::iequals(std::string_view(t).substr(4), "X-User-Id");
                                        });
     if (!forwarded) {
       error = "--rate-limit: key=jwt-sub needs --jwt-claim-header sub=X-User-Id";

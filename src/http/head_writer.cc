@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "ringway/core/json_escape.h"
+
 namespace ringway::http {
 namespace {
 
@@ -228,31 +230,6 @@ size_t write_downstream_head(char* out, size_t cap, const Response& resp,
   return o.done();
 }
 
-namespace {
-
-// JSON string escaping (RFC 8259 7) of one byte; returns the escaped length, writing into buf.
-size_t escape_byte(unsigned char c, char* buf) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  if (c == '"' || c == '\\') {
-    buf[0] = '\\';
-    buf[1] = static_cast<char>(c);
-    return 2;
-  }
-  if (c < 0x20 || c == 0x7f) {
-    buf[0] = '\\';
-    buf[1] = 'u';
-    buf[2] = '0';
-    buf[3] = '0';
-    buf[4] = kHex[c >> 4];
-    buf[5] = kHex[c & 0xf];
-    return 6;
-  }
-  buf[0] = static_cast<char>(c);
-  return 1;
-}
-
-}  // namespace
-
 size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view detail, bool close,
                      std::span<const Header> extra_headers) {
   const std::string_view reason = reason_phrase(status);
@@ -269,29 +246,28 @@ size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view de
   if (close) head_fixed += std::string_view("Connection: close\r\n").size();
   for (const Header& h : extra_headers) head_fixed += h.name.size() + 2 + h.value.size() + 2;
 
-  // How many bytes of detail fit: escaped units are never split, nor UTF-8 sequences.
-  size_t esc_full = 0;
+  // How many bytes of detail fit: escape units (core/json_escape.h) are never split, so a UTF-8
+  // sequence is kept whole or dropped whole and the body stays valid JSON text.
+  const auto* d = reinterpret_cast<const unsigned char*>(detail.data());
   char tmp[6];
-  for (unsigned char c : detail) esc_full += escape_byte(c, tmp);
+  size_t esc_full = 0;
+  for (size_t i = 0, used = 0; i < detail.size(); i += used) {
+    esc_full += core::write_json_escaped_unit(d + i, detail.size() - i, tmp, &used);
+  }
   const size_t fixed = head_fixed + body_fixed + digits(body_fixed + esc_full);
   if (fixed > cap) return 0;
-  size_t budget = cap - fixed;
+  const size_t budget = cap - fixed;
   size_t take = detail.size();
   size_t esc_len = esc_full;
   if (esc_full > budget) {
     esc_len = 0;
     take = 0;
     while (take < detail.size()) {
-      const size_t n = escape_byte(static_cast<unsigned char>(detail[take]), tmp);
+      size_t used = 0;
+      const size_t n = core::write_json_escaped_unit(d + take, detail.size() - take, tmp, &used);
       if (esc_len + n > budget) break;
       esc_len += n;
-      ++take;
-    }
-    // Back off to a UTF-8 boundary so the body stays valid JSON text.
-    while (take > 0 && take < detail.size() &&
-           (static_cast<unsigned char>(detail[take]) & 0xC0) == 0x80) {
-      --take;
-      esc_len -= escape_byte(static_cast<unsigned char>(detail[take]), tmp);
+      take += used;
     }
   }
   const size_t body_len = body_fixed + esc_len;
@@ -312,8 +288,8 @@ size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view de
   o.put(kB2);
   o.put_uint(status);
   o.put(kB3);
-  for (size_t i = 0; i < take; ++i) {
-    const size_t n = escape_byte(static_cast<unsigned char>(detail[i]), tmp);
+  for (size_t i = 0, used = 0; i < take; i += used) {
+    const size_t n = core::write_json_escaped_unit(d + i, take - i, tmp, &used);
     o.put(std::string_view(tmp, n));
   }
   o.put(kB4);

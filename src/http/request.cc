@@ -6,8 +6,6 @@
 namespace ringway::http {
 namespace {
 
-inline char fold(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
 std::string_view find_header(const Header* headers, uint16_t count, std::string_view name,
                              bool* found) {
   for (uint16_t i = 0; i < count; ++i) {
@@ -22,13 +20,6 @@ std::string_view find_header(const Header* headers, uint16_t count, std::string_
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] != b[i] && fold(a[i]) != fold(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view Request::header(std::string_view name, bool* found) const {
   return find_header(headers, header_count, name, found);

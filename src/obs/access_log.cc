@@ -4,7 +4,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "ringway/obs/json_escape.h"
+#include "ringway/core/json_escape.h"
 
 namespace ringway::obs {
 
@@ -43,7 +43,7 @@ char* put_ms(char* out, uint64_t us) {
 char* put_string_or_null(char* out, std::string_view s) {
   if (s.empty()) return put(out, "null");
   *out++ = '"';
-  out = write_json_escaped(out, s);
+  out = core::write_json_escaped(out, s);
   *out++ = '"';
   return out;
 }
@@ -97,7 +97,7 @@ char* AccessLog::write_time(char* out, int64_t unix_ms) {
 bool AccessLog::append(const AccessRecord& r) {
   const size_t strings = r.client.size() + r.method.size() + r.target.size() +
                          r.upstream.size() + r.route.size() + r.request_id.size();
-  const size_t bound = kFixedOverhead + json_escaped_max(strings);
+  const size_t bound = kFixedOverhead + core::json_escaped_max(strings);
   if (bound > cap_ - active_len_) {
     ++dropped_;
     return false;

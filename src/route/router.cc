@@ -12,18 +12,11 @@
 #include <algorithm>
 #include <string>
 
+#include "ringway/core/ascii.h"
+
 namespace ringway::route {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 // 8 bytes per step; prefixes are short, so this beats byte-at-a-time FNV without needing a
 // dependency.
@@ -85,7 +78,7 @@ bool conditions_hold(const CompiledRoute& cr, const http::Request& req) {
     const std::string_view host = host_without_port(req.host);
     bool ok = false;
     for (const std::string& h : cr.hosts) {
-      if (iequal(host, h)) {
+      if (core::iequals(host, h)) {
         ok = true;
         break;
       }
@@ -97,7 +90,7 @@ bool conditions_hold(const CompiledRoute& cr, const http::Request& req) {
     bool found = false;
     const uint16_t n = std::min<uint16_t>(req.header_count, http::kMaxHeaders);
     for (uint16_t i = 0; i < n; ++i) {
-      if (iequal(req.headers[i].name, hm.name)) {
+      if (core::iequals(req.headers[i].name, hm.name)) {
         if (req.headers[i].value != hm.value) return false;
         found = true;
         break;
@@ -149,7 +142,7 @@ Router::Router(const std::vector<config::Route>& routes) : impl_(std::make_uniqu
       CompiledRoute cr{&routes[order[j]], order[j], {}};
       for (const std::string& h : routes[order[j]].hosts) {
         std::string lh(h);
-        for (char& c : lh) c = lower(c);
+        for (char& c : lh) c = core::to_lower(c);
         cr.hosts.push_back(std::move(lh));
       }
       impl_->routes.push_back(std::move(cr));

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "ringway/core/ascii.h"
+
 namespace ringway::http {
 
 inline constexpr uint16_t kMaxHeaders = 128;  // hard cap; --max-header-count is <= this
@@ -53,7 +55,7 @@ struct Request {
 };
 
 // ASCII case-insensitive equality, for field names.
-bool iequals(std::string_view a, std::string_view b);
+using core::iequals;  // field names compare case-insensitively (RFC 9110 5.1)
 
 // Method enum from its name; kOther for extension methods.
 Method method_from_name(std::string_view name);

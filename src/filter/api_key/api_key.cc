@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "ringway/core/ascii.h"
+
 namespace ringway::filter::api_key {
 namespace {
 
@@ -57,16 +59,6 @@ long percent_decode(std::string_view src, char* out, size_t cap) {
 
 }  // namespace
 
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
 bool parse_entry(std::string_view text, Entry& out, std::string& error) {
   size_t eq = text.find('=');
@@ -200,7 +192,7 @@ Outcome Authenticator::authenticate(const http::Request& req, const std::string*
   const KeyStore& s = *store_;
   if (!s.header().empty()) {
     for (uint16_t i = 0; i < req.header_count; ++i) {
-      if (ascii_iequals(req.headers[i].name, s.header())) {
+      if (core::iequals(req.headers[i].name, s.header())) {
         presented = req.headers[i].value;
         ++seen;
       }

@@ -107,7 +107,4 @@ class ApiKeyFilterFactory final : public FilterFactory {
   std::shared_ptr<const KeyStore> store_;
 };
 
-// ASCII case-insensitive equality (local so this module does not need the http .cc).
-bool ascii_iequals(std::string_view a, std::string_view b);
-
 }  // namespace ringway::filter::api_key

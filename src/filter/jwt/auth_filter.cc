@@ -1,10 +1,10 @@
 // The per-route auth filter: none | api-key | jwt | any, with RFC 6750 bearer semantics.
 #include "filter/jwt/jwt.h"
+#include "ringway/core/ascii.h"
 
 namespace ringway::filter::jwt {
 namespace {
 
-using api_key::ascii_iequals;
 
 // RFC 6750 3: no error attribute when the request carried no credentials (3.1), invalid_token
 // for a bad token, insufficient_scope (403) for a good token lacking what the route needs.
@@ -21,14 +21,14 @@ Bearer find_bearer(const http::Request& req, std::string_view& token) {
   unsigned count = 0;
   std::string_view value;
   for (uint16_t i = 0; i < req.header_count; ++i) {
-    if (ascii_iequals(req.headers[i].name, "Authorization")) {
+    if (core::iequals(req.headers[i].name, "Authorization")) {
       value = req.headers[i].value;
       ++count;
     }
   }
   if (count == 0) return Bearer::kAbsent;
   if (count > 1) return Bearer::kAmbiguous;
-  if (value.size() < 7 || !ascii_iequals(value.substr(0, 6), "Bearer") || value[6] != ' ') return Bearer::kAbsent;
+  if (value.size() < 7 || !core::iequals(value.substr(0, 6), "Bearer") || value[6] != ' ') return Bearer::kAbsent;
   value.remove_prefix(7);
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   token = value;

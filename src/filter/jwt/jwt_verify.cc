@@ -16,6 +16,7 @@
 
 #include "filter/jwt/base64url.h"
 #include "filter/jwt/jwt.h"
+#include "ringway/core/ascii.h"
 
 namespace ringway::filter::jwt {
 
@@ -25,7 +26,6 @@ namespace {
 
 constexpr size_t kMaxSignature = 1024;  // RSA-8192; anything longer cannot be valid here
 
-bool ascii_iequals(std::string_view a, std::string_view b) { return api_key::ascii_iequals(a, b); }
 
 // Nesting of [ and { outside strings. Checked on the decoded bytes before simdjson sees them so
 // a hostile document cannot make the parser work in proportion to its depth.
@@ -297,7 +297,7 @@ Status Verifier::verify_token(std::string_view token) {
     if (!at_end(doc)) return Status::kMalformed;
   }
   if (!have_alg) return Status::kMalformed;
-  if (ascii_iequals(alg_text, "none")) return Status::kAlgNone;
+  if (core::iequals(alg_text, "none")) return Status::kAlgNone;
   if (embedded) return Status::kEmbeddedKey;
   if (crit) return Status::kUnknownCrit;
   Alg alg;

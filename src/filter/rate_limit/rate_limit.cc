@@ -5,6 +5,7 @@
 #include <random>
 
 #include "filter/rate_limit/token_pool.h"
+#include "ringway/core/ascii.h"
 
 namespace ringway::filter::rate_limit {
 
@@ -18,17 +19,6 @@ constexpr uint64_t kMaxTauNs = 1ull << 61;  // keeps now + tau far from overflow
 // 64-bit values, so meeting this constant is a 2^-64 event.
 constexpr uint64_t kAnonymousKey = 0x616E6F6E796D6F75ull;  // "anonymou"
 
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]);
-    unsigned char y = static_cast<unsigned char>(b[i]);
-    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
 // tchar, RFC 9110 section 5.6.2.
 bool is_token(std::string_view s) {
@@ -67,14 +57,14 @@ bool route_applies(std::string_view prefix, std::string_view path) {
 
 std::string_view find_request_header(const http::Request& req, std::string_view name) {
   for (uint16_t i = 0; i < req.header_count; ++i) {
-    if (ascii_iequals(req.headers[i].name, name)) return req.headers[i].value;
+    if (core::iequals(req.headers[i].name, name)) return req.headers[i].value;
   }
   return {};
 }
 
 std::string_view find_added_header(const http::HeaderEdits& edits, std::string_view name) {
   for (uint8_t i = 0; i < edits.add_count; ++i) {
-    if (ascii_iequals(edits.add[i].name, name)) return edits.add[i].value;
+    if (core::iequals(edits.add[i].name, name)) return edits.add[i].value;
   }
   return {};
 }

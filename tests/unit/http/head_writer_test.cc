@@ -231,7 +231,7 @@ TEST(Problem, ShapeAndEscaping) {
   EXPECT_NE(reply.find("\r\nRetry-After: 3\r\n"), std::string::npos);
   EXPECT_EQ(problem_body(reply),
             "{\"type\":\"about:blank\",\"title\":\"Too Many Requests\",\"status\":429,"
-            "\"detail\":\"slow \\\"down\\\"\\\\\\u000a\\u0001\"}");
+            "\"detail\":\"slow \\\"down\\\"\\\\\\n\\u0001\"}");
 
   n = write_problem(buf, sizeof(buf), 404, "no route", false);
   const std::string r2(buf, n);

@@ -26,7 +26,7 @@ struct Harness {
     return f.on_request(*ctx);
   }
   bool removed(std::string_view n) const {
-    for (uint8_t i = 0; i < edits.remove_count; ++i) if (ascii_iequals(edits.remove[i], n)) return true;
+    for (uint8_t i = 0; i < edits.remove_count; ++i) if (core::iequals(edits.remove[i], n)) return true;
     return false;
   }
   std::string added(std::string_view n) const {

@@ -30,7 +30,7 @@ struct Harness {
   }
   std::unique_ptr<RequestContext> ctx;
   bool removed(std::string_view n) const {
-    for (uint8_t i = 0; i < edits.remove_count; ++i) if (api_key::ascii_iequals(edits.remove[i], n)) return true;
+    for (uint8_t i = 0; i < edits.remove_count; ++i) if (core::iequals(edits.remove[i], n)) return true;
     return false;
   }
   std::string added(std::string_view n) const {
