@@ -88,6 +88,13 @@ bool named_in(std::string_view name, std::span<const Header> list) {
   return false;
 }
 
+bool named_in(std::string_view name, std::span<const std::string> list) {
+  for (const std::string& n : list) {
+    if (iequals(name, n)) return true;
+  }
+  return false;
+}
+
 // Client fields the gateway rewrites itself.
 enum class Own : uint8_t { kNo, kDrop, kForwardedFor };
 
@@ -113,7 +120,7 @@ bool method_expects_body(Method m) {
 
 size_t write_upstream_head(char* out, size_t cap, const Request& req, const UpstreamHeadParams& p) {
   Out o(out, cap);
-  o.put(req.method_name);
+  o.put(p.method.empty() ? req.method_name : p.method);
   o.put(' ');
   o.put(p.base_path);
   if (p.path_remainder.empty() || p.path_remainder[0] != '/') o.put('/');
@@ -155,6 +162,7 @@ size_t write_upstream_head(char* out, size_t cap, const Request& req, const Upst
     if (own == Own::kForwardedFor) continue;  // merged below
     if (remove_count != 0 && named_in(h.name, removes, remove_count)) continue;
     if (!p.add_headers.empty() && named_in(h.name, p.add_headers)) continue;
+    if (!p.pass_only.empty() && !named_in(h.name, p.pass_only)) continue;
     o.field(h.name, h.value);
   }
 
@@ -183,7 +191,7 @@ size_t write_upstream_head(char* out, size_t cap, const Request& req, const Upst
   o.field("X-Forwarded-Proto", p.proto);
 
   // Exactly one framing field (RFC 9112 6.1-6.2), chosen from the validated framing.
-  switch (req.framing) {
+  switch (p.no_body ? BodyFraming::kNone : req.framing) {
     case BodyFraming::kLength:
       o.put("Content-Length: ");
       o.put_uint(req.content_length);
@@ -194,7 +202,7 @@ size_t write_upstream_head(char* out, size_t cap, const Request& req, const Upst
       break;
     case BodyFraming::kNone:
       // RFC 9110 8.6: say "no content" explicitly for methods that normally carry some.
-      if (method_expects_body(req.method)) o.put("Content-Length: 0\r\n");
+      if (p.method.empty() && method_expects_body(req.method)) o.put("Content-Length: 0\r\n");
       break;
   }
 

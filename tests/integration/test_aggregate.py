@@ -330,6 +330,47 @@ def test_aggregate_behind_api_key(gateway, tmp_path, json_upstream):
     assert r.status == 200 and r.json() == {"a": 1}, r
 
 
+def test_api_key_in_the_query_never_reaches_a_leg(gateway, tmp_path, json_upstream):
+    # The key authenticates the client to the gateway; like a forwarded request, a leg gets the
+    # client's query without it (issue 11: legs once built their own heads and leaked it).
+    up = json_upstream({"/a/7": {"body": {"a": 1}}})
+    gw = start(gateway, tmp_path, [{"endpoint": "/agg/{id}", "headers": ["X-API-Key"],
+                                    "backends": [backend("a", up, "/a/{id}")]}],
+               args=["--api-key", "alice=k-alice-0001", "--auth", "api-key",
+                     "--api-key-query", "key"])
+    r = get(gw, "/agg/7?x=1&key=k-alice-0001&y=2")
+    assert r.status == 200 and r.json() == {"a": 1}, r
+    target, headers = up.requests[0]
+    assert target == "/a/7?x=1&y=2"
+    assert "k-alice-0001" not in target
+    # A key sent in the header is removed too, even when the endpoint passes that header.
+    r = get(gw, "/agg/7", [("X-API-Key", "k-alice-0001")])
+    assert r.status == 200, r
+    target, headers = up.requests[1]
+    assert target == "/a/7"
+    assert "x-api-key" not in headers
+    assert all("k-alice-0001" not in v for v in headers.values())
+
+
+def test_legs_get_the_gateway_headers_of_a_forwarded_request(gateway, tmp_path, json_upstream):
+    # Legs are written by the same head writer as forwarded requests: the client's own
+    # X-Forwarded-Proto/Host are replaced by the gateway's, and --add-header applies.
+    up = json_upstream({"/a": {"body": {"a": 1}}})
+    gw = start(gateway, tmp_path, [{"endpoint": "/agg", "headers": ["X-Forwarded-Proto", "X-Trace"],
+                                    "backends": [backend("a", up, "/a")]}],
+               args=["--add-header", "X-Gateway: rw"])
+    r = get(gw, "/agg", [("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "10.9.8.7"),
+                         ("X-Trace", "t"), ("Host", "api.example")])
+    assert r.status == 200, r
+    _, headers = up.requests[0]
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-host"] == "api.example"
+    assert headers["x-forwarded-for"] == "10.9.8.7, 127.0.0.1"
+    assert headers["x-gateway"] == "rw"
+    assert headers["x-trace"] == "t"
+    assert headers["host"] == f"127.0.0.1:{up.port}"
+
+
 def test_routes_still_work_and_unmatched_falls_through(gateway, tmp_path, json_upstream, echo):
     up = json_upstream({"/a": {"body": {"a": 1}}})
     gw = start(gateway, tmp_path, [{"endpoint": "/api/agg/{id}", "backends": [

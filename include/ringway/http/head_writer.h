@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "ringway/http/request.h"
@@ -46,6 +47,12 @@ struct UpstreamHeadParams {
   std::string_view proto = "http";   // X-Forwarded-Proto
   const HeaderEdits* edits = nullptr;
   std::span<const Header> add_headers;  // --add-header: last, replacing client fields of that name
+  // Aggregate legs: a GET of their own path with no body, passing only the client fields the
+  // endpoint names (everything else above applies unchanged: query-parameter removal, filter
+  // edits, X-Forwarded-*, add_headers).
+  std::string_view method;              // "" = the request's method
+  std::span<const std::string> pass_only;  // non-empty: only these client fields pass
+  bool no_body = false;                 // the request's body is not forwarded
 };
 
 // Writes the upstream request head: request line with the rewritten path and the byte-exact query,

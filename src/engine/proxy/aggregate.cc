@@ -24,19 +24,6 @@
 namespace ringway::server {
 namespace {
 
-// Fields a leg head never copies from the client: framing and hop-by-hop fields (RFC 9110
-// 7.6.1) are the gateway's own, and Host is the upstream authority.
-bool never_passed(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "host", "content-length", "transfer-encoding", "connection", "te", "upgrade",
-      "keep-alive", "proxy-connection", "trailer", "expect", "x-forwarded-for",
-      "x-forwarded-proto"};
-  for (std::string_view n : kNames) {
-    if (http::iequals(name, n)) return true;
-  }
-  return false;
-}
-
 void append_header(std::string& h, std::string_view name, std::string_view value) {
   h.append(name).append(": ").append(value).append("\r\n");
 }
@@ -85,49 +72,36 @@ bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
   ex.agg = st;
   ex.local = true;  // no single upstream: the access log names the endpoint instead
   ex.request_done = true;
-  const std::string_view xff_prior = req.header("X-Forwarded-For");
+  // Each leg's head comes from the same writer as a forwarded request's, so the client's API key
+  // (header or query parameter), hop-by-hop fields and X-Forwarded-* are handled once, alike.
+  http::UpstreamHeadParams p;
+  p.client_addr = c.ip();
+  p.edits = &edits;
+  p.add_headers = shared_.add_headers;
+  p.method = "GET";
+  p.pass_only = a.pass_headers;
+  p.no_body = true;
+  std::string path;
   for (size_t k = 0; k < ep.backends.size(); ++k) {
     AggLeg& leg = st->legs[k];
     leg.agg = st;
     leg.target_index = shared_.agg_target_base[index] + static_cast<uint32_t>(k);
     const config::Target& t = *shared_.targets[leg.target_index];
-    std::string& h = leg.head;
-    h.reserve(512);
-    h.append("GET ").append(t.base_path);
-    if (!agg::expand_path(ep.backends[k].path, params, h)) {
+    path.clear();
+    if (!agg::expand_path(ep.backends[k].path, params, path)) {
       local_reply(c, 400, "a path parameter of this aggregate endpoint is not acceptable", false);
       return true;
     }
-    if (h.size() == 4 + t.base_path.size() || h[4 + t.base_path.size()] != '/') {
-      h.insert(4 + t.base_path.size(), "/");
+    p.base_path = t.base_path;
+    p.path_remainder = path;
+    p.authority = t.authority;
+    leg.head.resize(up_head_cap_);
+    const size_t n = http::write_upstream_head(leg.head.data(), leg.head.size(), req, p);
+    if (n == 0) {
+      local_reply(c, 431, "request head too large once forwarded", false);
+      return true;
     }
-    if (req.has_query) h.append("?").append(req.query);  // byte-exact, as the client sent it
-    h.append(" HTTP/1.1\r\n");
-    append_header(h, "Host", t.authority);
-    for (const std::string& name : a.pass_headers) {
-      if (never_passed(name)) continue;
-      bool removed = false;
-      for (uint8_t r = 0; r < edits.remove_count; ++r) {
-        if (http::iequals(edits.remove[r], name)) removed = true;
-      }
-      if (removed) continue;
-      for (uint16_t i = 0; i < req.header_count; ++i) {
-        if (http::iequals(req.headers[i].name, name)) {
-          append_header(h, req.headers[i].name, req.headers[i].value);
-        }
-      }
-    }
-    for (uint8_t i = 0; i < edits.add_count; ++i) {
-      append_header(h, edits.add[i].name, edits.add[i].value);
-    }
-    for (const http::Header& g : shared_.add_headers) append_header(h, g.name, g.value);
-    if (xff_prior.empty()) {
-      append_header(h, "X-Forwarded-For", c.ip());
-    } else {
-      h.append("X-Forwarded-For: ").append(xff_prior).append(", ").append(c.ip()).append("\r\n");
-    }
-    append_header(h, "X-Forwarded-Proto", "http");
-    h.append("\r\n");
+    leg.head.resize(n);
   }
   st->remaining = static_cast<uint32_t>(st->legs.size());
   set_timer(c, TimerKind::kNone);  // the head timer is done; the deadline below covers the wait

@@ -134,7 +134,7 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
   p.client_addr = c.ip();
   p.edits = &edits;
   p.add_headers = shared_.add_headers;
-  const size_t n = http::write_upstream_head(ex.block, block_size_ - kLogArea - cfg_.max_head_bytes - 1024, req, p);
+  const size_t n = http::write_upstream_head(ex.block, up_head_cap_, req, p);
   if (n == 0) {
     local_reply(c, 431, "request head too large once forwarded", true);
     return;

@@ -51,6 +51,9 @@ Worker::Worker(Shared& shared, unsigned index)
   // A block holds the rebuilt upstream head (client head plus our fields), then the downstream
   // head, then copies for the access log.
   block_size_ = 2 * cfg_.max_head_bytes + 16 * 1024;
+  // The rebuilt head may exceed the client's (gateway fields, a longer base path), but leaves
+  // room for the response head and the log copies (proxy/exchange.cc's layout of the block).
+  up_head_cap_ = cfg_.max_head_bytes + 16 * 1024 - 2048 - 1024;
   header_timers_.set_duration_ms(cfg_.client_header_timeout_ms);
   keepalive_timers_.set_duration_ms(cfg_.client_keepalive_timeout_ms);
   body_timers_.set_duration_ms(cfg_.body_timeout_ms);

@@ -407,6 +407,7 @@ class Worker {
   uint32_t pipes_open_ = 0;                    // pipes in use or spare
   std::vector<char*> blocks_;                  // free worker blocks
   uint32_t block_size_ = 0;
+  uint32_t up_head_cap_ = 0;                   // room for a rebuilt upstream head (forward or leg)
 
   core::TimerList header_timers_, keepalive_timers_, body_timers_, connect_timers_,
       response_timers_, up_idle_timers_, linger_timers_;

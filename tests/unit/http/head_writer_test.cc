@@ -166,6 +166,33 @@ TEST_F(UpstreamHead, EditsAndAddHeaderPrecedence) {
   EXPECT_EQ(out.substr(out.size() - tail.size()), tail);
 }
 
+TEST_F(UpstreamHead, AggregateLegIsABodilessGetPassingOnlyNamedFields) {
+  UpstreamHeadParams p = params();
+  const std::vector<std::string> pass = {"x-trace", "X-Api-Key", "Content-Type"};
+  HeaderEdits edits;
+  edits.push_remove("X-Api-Key");
+  edits.remove_query_param = "key";
+  p.edits = &edits;
+  p.method = "GET";
+  p.pass_only = pass;
+  p.no_body = true;
+  p.base_path = "/svc";
+  p.path_remainder = "/users/7";
+  const std::string out = write(
+      "POST /agg/7?key=secret&a=1 HTTP/1.1\r\nHost: gw\r\nX-Trace: t\r\nX-Api-Key: secret\r\n"
+      "X-Other: o\r\nContent-Type: text/plain\r\nX-Forwarded-Proto: https\r\n"
+      "Content-Length: 3\r\n\r\n",
+      p);
+  EXPECT_EQ(out.substr(0, out.find("\r\n")), "GET /svc/users/7?a=1 HTTP/1.1");
+  EXPECT_NE(out.find("\r\nX-Trace: t\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\nContent-Type: text/plain\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("secret"), std::string::npos);
+  EXPECT_EQ(out.find("X-Other"), std::string::npos);
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos);
+  EXPECT_EQ(count(out, "X-Forwarded-Proto: http\r\n"), 1u);
+  EXPECT_NE(out.find("\r\nX-Forwarded-For: 10.0.0.1\r\n"), std::string::npos);
+}
+
 TEST_F(UpstreamHead, TooSmallBufferReturnsZero) {
   UpstreamHeadParams p = params();
   const std::string full = write("GET /a?b HTTP/1.1\r\nHost: h\r\nAccept: x\r\n\r\n", p);
