@@ -63,6 +63,9 @@ size_t digits(uint64_t v) {
   return n;
 }
 
+constexpr std::string_view kConnClose = "Connection: close\r\n";
+constexpr std::string_view kConnKeepAlive = "Connection: keep-alive\r\n";
+
 // RFC 9110 7.6.1: fields that describe this connection only and must not be forwarded.
 bool is_hop_by_hop(std::string_view name) {
   switch (name.size()) {
@@ -233,9 +236,68 @@ size_t write_downstream_head(char* out, size_t cap, const Response& resp,
     o.field(h.name, h.value);
   }
   for (const Header& h : p.add_headers) o.field(h.name, h.value);
-  if (p.close) o.put("Connection: close\r\n");
+  if (p.close) {
+    o.put(kConnClose);
+  } else if (p.keep_alive) {
+    o.put(kConnKeepAlive);
+  }
   o.put("\r\n");
   return o.done();
+}
+
+namespace {
+
+constexpr std::string_view kContentType = "Content-Type: ";
+constexpr std::string_view kContentLength = "Content-Length: ";
+
+size_t local_head_size(const LocalHead& h) {
+  size_t n = std::string_view("HTTP/1.1 ").size() + digits(h.status) + 1 + reason_phrase(h.status).size() +
+             2 + kContentLength.size() + digits(h.content_length) + 2 + 2;
+  if (!h.content_type.empty()) n += kContentType.size() + h.content_type.size() + 2;
+  if (h.close) n += kConnClose.size();
+  if (h.keep_alive && !h.close) n += kConnKeepAlive.size();
+  for (const Header& f : h.headers) n += f.name.size() + 2 + f.value.size() + 2;
+  return n;
+}
+
+void put_local_head(Out& o, const LocalHead& h) {
+  o.put("HTTP/1.1 ");
+  o.put_uint(h.status);
+  o.put(' ');
+  o.put(reason_phrase(h.status));
+  o.put("\r\n");
+  if (!h.content_type.empty()) {
+    o.put(kContentType);
+    o.put(h.content_type);
+    o.put("\r\n");
+  }
+  o.put(kContentLength);
+  o.put_uint(h.content_length);
+  o.put("\r\n");
+  if (h.close) {
+    o.put(kConnClose);
+  } else if (h.keep_alive) {
+    o.put(kConnKeepAlive);
+  }
+  for (const Header& f : h.headers) o.field(f.name, f.value);
+  o.put("\r\n");
+}
+
+}  // namespace
+
+size_t write_local_head(char* out, size_t cap, const LocalHead& h) {
+  Out o(out, cap);
+  put_local_head(o, h);
+  return o.done();
+}
+
+void append_local_head(std::string& out, const LocalHead& h) {
+  const size_t old = out.size();
+  const size_t need = local_head_size(h);
+  out.resize(old + need);
+  Out o(out.data() + old, need);
+  put_local_head(o, h);
+  out.resize(old + o.done());
 }
 
 size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view detail, bool close,
@@ -248,11 +310,13 @@ size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view de
   const size_t body_fixed = kB1.size() + reason.size() + kB2.size() + digits(status) + kB3.size() +
                             kB4.size();
 
-  size_t head_fixed = std::string_view("HTTP/1.1 ").size() + digits(status) + 1 + reason.size() + 2 +
-                      std::string_view("Content-Type: application/problem+json\r\n").size() +
-                      std::string_view("Content-Length: \r\n").size() + 2;
-  if (close) head_fixed += std::string_view("Connection: close\r\n").size();
-  for (const Header& h : extra_headers) head_fixed += h.name.size() + 2 + h.value.size() + 2;
+  LocalHead head;
+  head.status = status;
+  head.content_type = "application/problem+json";
+  head.close = close;
+  head.headers = extra_headers;
+  // The head's size less the digits of Content-Length, which depend on what of detail fits.
+  const size_t head_fixed = local_head_size(head) - 1;
 
   // How many bytes of detail fit: escape units (core/json_escape.h) are never split, so a UTF-8
   // sequence is kept whole or dropped whole and the body stays valid JSON text.
@@ -281,16 +345,8 @@ size_t write_problem(char* out, size_t cap, uint16_t status, std::string_view de
   const size_t body_len = body_fixed + esc_len;
 
   Out o(out, cap);
-  o.put("HTTP/1.1 ");
-  o.put_uint(status);
-  o.put(' ');
-  o.put(reason);
-  o.put("\r\nContent-Type: application/problem+json\r\nContent-Length: ");
-  o.put_uint(body_len);
-  o.put("\r\n");
-  if (close) o.put("Connection: close\r\n");
-  for (const Header& h : extra_headers) o.field(h.name, h.value);
-  o.put("\r\n");
+  head.content_length = body_len;
+  put_local_head(o, head);
   o.put(kB1);
   o.put(reason);
   o.put(kB2);

@@ -96,6 +96,7 @@ void WorkerMetrics::add_to(MetricsSnapshot& out) const {
   out.rate_limited += rate_limited_.load();
   out.auth_rejected += auth_rejected_.load();
   out.access_log_dropped += access_log_dropped_.load();
+  out.accept_paused += accept_paused_.load();
 }
 
 MetricsRegistry::MetricsRegistry(size_t shard_count, std::vector<std::string> route_labels)
@@ -186,6 +187,9 @@ void MetricsRegistry::render_prometheus(std::string& out) const {
   simple(out, "access_log_dropped_total", "counter",
          "Access log lines dropped because the log could not keep up (the loop never blocks on it).",
          s.access_log_dropped);
+  simple(out, "accept_paused_total", "counter",
+         "Times accepting paused because the process ran out of file descriptors (EMFILE/ENFILE).",
+         s.accept_paused);
 }
 
 }  // namespace ringway::obs

@@ -108,6 +108,8 @@ struct Router::Impl {
   std::vector<Slot> table;            // power-of-two size, load factor <= 1/2
   uint64_t mask = 0;
   std::vector<uint32_t> lengths;      // distinct prefix lengths, descending
+  std::vector<const config::Aggregate*> aggregates;
+  uint32_t route_count = 0;
 
   const Slot* find(const char* p, uint32_t n) const {
     const uint64_t h = hash_bytes(p, n);
@@ -119,7 +121,11 @@ struct Router::Impl {
   }
 };
 
-Router::Router(const std::vector<config::Route>& routes) : impl_(std::make_unique<Impl>()) {
+Router::Router(const std::vector<config::Route>& routes,
+               const std::vector<config::Aggregate>& aggregates)
+    : impl_(std::make_unique<Impl>()) {
+  for (const config::Aggregate& a : aggregates) impl_->aggregates.push_back(&a);
+  impl_->route_count = static_cast<uint32_t>(routes.size());
   // Group route indices by prefix, keeping config order inside each group.
   std::vector<uint32_t> order(routes.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -171,6 +177,21 @@ Router::Router(const std::vector<config::Route>& routes) : impl_(std::make_uniqu
 Router::~Router() = default;
 
 Match Router::match(const http::Request& req) const {
+  const std::vector<const config::Aggregate*>& aggs = impl_->aggregates;
+  for (uint32_t k = 0; k < aggs.size(); ++k) {
+    const agg::Endpoint& ep = *aggs[k]->endpoint;
+    // The parameters are found again by the aggregate phase (agg::match_path), which needs
+    // them; a forwarded request's Match stays small.
+    agg::PathParams params;
+    if (!agg::match_path(ep.path, req.path, params)) continue;
+    for (const std::string& method : ep.methods) {
+      if (method != req.method_name) continue;
+      Match m;
+      m.aggregate = aggs[k];
+      m.route_index = impl_->route_count + k;
+      return m;
+    }
+  }
   const std::string_view path = req.path;
   const char* p = path.data();
   const size_t n = path.size();

@@ -64,6 +64,8 @@ size_t write_upstream_head(char* out, size_t cap, const Request& req, const Upst
 
 struct DownstreamHeadParams {
   bool close = false;                   // add "Connection: close"
+  bool keep_alive = false;              // else add "Connection: keep-alive" (HTTP/1.0 client that
+                                        // may keep the connection, RFC 9112 C.2.2)
   std::span<const Header> add_headers;  // gateway response fields (e.g. rate-limit), appended
   bool dechunk = false;  // HTTP/1.0 client: drop Transfer-Encoding; the body goes out decoded and
                          // ends with the connection (RFC 9112 6.1: no chunked to 1.0 recipients)
@@ -73,6 +75,24 @@ struct DownstreamHeadParams {
 // ones, the upstream's framing field unchanged, then Connection: close if asked. 0 if too small.
 size_t write_downstream_head(char* out, size_t cap, const Response& resp,
                              const DownstreamHeadParams& p);
+
+// The head of a response the gateway makes itself: problem+json errors, admin pages, merged
+// aggregates. Content-Length is always given (for HEAD too: the length a GET would have had,
+// RFC 9110 8.6).
+struct LocalHead {
+  uint16_t status = 200;
+  std::string_view content_type;  // none if empty
+  uint64_t content_length = 0;
+  bool close = false;        // "Connection: close"
+  bool keep_alive = false;   // "Connection: keep-alive": an HTTP/1.0 client may keep the connection
+                             // only if told so (RFC 9112 C.2.2)
+  std::span<const Header> headers;  // more fields, written as given after the fixed ones
+};
+
+// Writes h; returns bytes written, 0 if cap is too small.
+size_t write_local_head(char* out, size_t cap, const LocalHead& h);
+// Appends h to out (for replies whose size is only known at run time).
+void append_local_head(std::string& out, const LocalHead& h);
 
 // A complete RFC 9457 application/problem+json reply (head and body). `detail` is JSON-escaped.
 // extra_headers are written as given (e.g. Retry-After, WWW-Authenticate). Returns bytes written

@@ -68,6 +68,7 @@ struct MetricsSnapshot {
   uint64_t rate_limited = 0;
   uint64_t auth_rejected = 0;
   uint64_t access_log_dropped = 0;  // lines not written because the log could not keep up
+  uint64_t accept_paused = 0;       // accepting paused: the process ran out of descriptors
 };
 
 // One worker's counters. Every mutating method must be called from the owning worker only.
@@ -103,6 +104,7 @@ class alignas(kCacheLine) WorkerMetrics {
   void count_rate_limited() { rate_limited_.add(); }
   void count_auth_rejected() { auth_rejected_.add(); }
   void count_access_log_dropped() { access_log_dropped_.add(); }
+  void count_accept_paused() { accept_paused_.add(); }
 
   size_t route_count() const { return route_count_; }
 
@@ -129,6 +131,7 @@ class alignas(kCacheLine) WorkerMetrics {
   SingleWriterCounter rate_limited_;
   SingleWriterCounter auth_rejected_;
   SingleWriterCounter access_log_dropped_;
+  SingleWriterCounter accept_paused_;
   size_t route_count_;
   std::unique_ptr<RouteCounters[]> routes_;
 };

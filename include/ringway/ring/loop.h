@@ -39,12 +39,9 @@ class Loop {
   // Submits pending SQEs and waits for at least one completion or the timeout.
   void submit_and_wait(uint64_t timeout_ns);
 
-  bool deferred_taskrun() const { return deferred_taskrun_; }
-
  private:
   io_uring ring_{};
   bool ready_ = false;
-  bool deferred_taskrun_ = false;
 };
 
 // A ring of equally sized receive buffers registered with the kernel (IORING_REGISTER_PBUF_RING);
@@ -83,7 +80,6 @@ class BufferRing {
   io_uring_buf_ring* br_ = nullptr;
   char* base_ = nullptr;
   size_t ring_bytes_ = 0;
-  uint32_t count_ = 0;
   uint32_t size_ = 0;
   int mask_ = 0;
   uint16_t group_ = 0;

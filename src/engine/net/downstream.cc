@@ -1,6 +1,6 @@
 // Downstream (client) connections: multishot accept, receives into provided buffers (an idle
 // connection holds no buffer), one send in flight per socket, and a close that waits for every
-// in-flight operation before the slot is recycled.
+// in-flight operation before the slot is recycled. What the bytes mean is proxy/exchange.cc's.
 
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "server/worker.h"
@@ -16,7 +17,7 @@ namespace ringway::server {
 
 void Worker::arm_accept(int fd, Op op, uint32_t slot) {
   io_uring_sqe* s = loop_.sqe();
-  // Non-blocking: the splice path calls splice(2) itself; io_uring still polls for its own ops.
+  // Non-blocking: the pumps call splice(2) themselves; io_uring still polls for its own ops.
   io_uring_prep_multishot_accept(s, fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   io_uring_sqe_set_data64(s, ring::pack(slot, 0, op));
 }
@@ -43,15 +44,11 @@ void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
       close(res);
     } else {
       DownstreamConn& c = *new_client();
-      c.fd = res;
+      c.open(res, net::TransportKind::kPlain);
       c.admin = admin;
-      c.state = DownState::kIdle;
-      c.closing = c.abort = c.recv_armed = c.starved = c.agg_deadline_armed = false;
-      c.rcvlowat = 1;
-      c.pending = 0;
-      c.ex = Exchange{};
-      c.in = Buf{};
-      c.send = SendOp{};
+      c.state = net::DownState::kIdle;
+      c.abort = c.deadline_armed = false;
+      c.ex = nullptr;
       ++open_clients_;
       metrics_->downstream_opened();
       int one = 1;
@@ -71,50 +68,58 @@ void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
       arm_client_recv(c);
     }
   }
-  // A multishot accept ends on error (or when the listener closes); re-arm unless draining.
-  if (!more && !draining_) {
-    const int fd = admin ? admin_fd_ : (slot < listen_fds_.size() ? listen_fds_[slot] : -1);
-    if (fd >= 0) arm_accept(fd, admin ? kOpAdminAccept : kOpAccept, slot);
+  if (more || draining_) return;
+  // A multishot accept ends on error (or when the listener closes).
+  if (admin) {
+    admin_accept_armed_ = false;
+  } else if (slot < accept_armed_.size()) {
+    accept_armed_[slot] = false;
+  }
+  if (res == -EMFILE || res == -ENFILE) {
+    // Re-arming now would fail again at once and spin a core for as long as clients wait in the
+    // backlog: wait for a descriptor to be freed, or for a short retry timer.
+    pause_accepting(-res);
+    return;
+  }
+  resume_accepting();
+}
+
+void Worker::pause_accepting(int err) {
+  constexpr uint64_t kRetryNs = 100'000'000;      // a descriptor may be freed by another process
+  constexpr uint64_t kLogEveryNs = 10'000'000'000;
+  if (!accept_paused_) metrics_->count_accept_paused();
+  accept_paused_ = true;
+  accept_retry_ns_ = now_ns_ + kRetryNs;
+  if (now_ns_ >= accept_log_ns_) {
+    accept_log_ns_ = now_ns_ + kLogEveryNs;
+    std::fprintf(stderr,
+                 "ringway: worker %u: out of file descriptors (%s): new connections wait in the "
+                 "backlog until one is freed (raise the limit: ulimit -n)\n",
+                 index_, std::strerror(err));
+  }
+}
+
+// Re-arms every listener whose accept ended. Called when an accept ended for another reason, when
+// a descriptor was freed, and when the retry timer passed.
+void Worker::resume_accepting() {
+  accept_paused_ = false;
+  if (draining_) return;
+  for (uint32_t slot = 0; slot < listen_fds_.size(); ++slot) {
+    if (accept_armed_[slot] || listen_fds_[slot] < 0) continue;
+    arm_accept(listen_fds_[slot], kOpAccept, slot);
+    accept_armed_[slot] = true;
+  }
+  if (admin_fd_ >= 0 && !admin_accept_armed_) {
+    arm_accept(admin_fd_, kOpAdminAccept);
+    admin_accept_armed_ = true;
   }
 }
 
 void Worker::arm_client_recv(DownstreamConn& c, bool poll_first) {
   if (c.recv_armed || c.starved || c.closing) return;
-  io_uring_sqe* s = loop_.sqe();
-  io_uring_prep_recv(s, c.fd, nullptr, buffers_.buffer_size(), 0);
-  if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
-  s->flags |= IOSQE_BUFFER_SELECT;
-  s->buf_group = buffers_.group();
-  io_uring_sqe_set_data64(s, ring::pack(c.index, c.gen, kOpClientRecv));
+  c.prep_recv(loop_.sqe(), buffers_.ring(), poll_first, ring::pack(c.index, c.gen, kOpClientRecv));
   c.recv_armed = true;
   ++c.pending;
-}
-
-bool Worker::append_input(Buf& in, char* data, uint32_t n, int32_t bid, uint32_t limit) {
-  if (in.empty()) {
-    release(in);
-    in = Buf{data, 0, n, bid, false};
-    return true;
-  }
-  // A head split over several receives is gathered in a block so that the parser sees it whole.
-  if (in.len + n > limit) {
-    if (bid >= 0) buffers_.give_back(static_cast<uint16_t>(bid));
-    return false;
-  }
-  if (!in.block) {
-    char* b = take_block();
-    std::memcpy(b, in.begin(), in.len);
-    Buf old = in;
-    in = Buf{b, 0, old.len, -1, true};
-    release(old);
-  } else if (in.off + in.len + n > block_size_) {
-    std::memmove(in.data, in.begin(), in.len);
-    in.off = 0;
-  }
-  std::memcpy(in.data + in.off + in.len, data, n);
-  in.len += n;
-  if (bid >= 0) buffers_.give_back(static_cast<uint16_t>(bid));
-  return true;
 }
 
 void Worker::on_client_recv(DownstreamConn& c, int res, uint32_t flags) {
@@ -124,58 +129,34 @@ void Worker::on_client_recv(DownstreamConn& c, int res, uint32_t flags) {
     starved_clients_.push_back(&c);
     return;
   }
-  if (c.closing || (c.state == DownState::kLingering && res > 0)) {
-    if (flags & IORING_CQE_F_BUFFER) buffers_.give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+  if (c.closing || (c.state == net::DownState::kLingering && res > 0)) {
+    if (flags & IORING_CQE_F_BUFFER) buffers_.ring().give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     if (!c.closing) arm_client_recv(c);  // lingering: discard until the client closes
     return;
   }
   if (res <= 0) {
     // The client closed or reset. Mid-exchange this abandons the upstream side too (its
     // connection is not pooled: the response would be unread).
-    if (c.state == DownState::kExchange && c.ex.up != nullptr) release_upstream(c, false);
     close_client(c, res < 0);
     return;
   }
   const int32_t bid = static_cast<int32_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-  char* data = buffers_.data(static_cast<uint16_t>(bid));
+  char* data = buffers_.ring().data(static_cast<uint16_t>(bid));
   metrics_->add_bytes_in(static_cast<uint64_t>(res));
-  if (c.state == DownState::kExchange) c.ex.bytes_in += static_cast<uint64_t>(res);
-  if (!append_input(c.in, data, static_cast<uint32_t>(res), bid, block_size_ / 2)) {
+  if (c.ex != nullptr) c.ex->bytes_in += static_cast<uint64_t>(res);
+  if (!c.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2)) {
     local_reply(c, 431, "request head too large", true);
     return;
   }
-  if (c.state == DownState::kExchange) {
+  if (c.state == net::DownState::kExchange) {
     on_request_body_data(c);
   } else {
     process_input(c);
   }
 }
 
-bool Worker::start_send(SendOp& s, int fd, uint64_t ud) {
-  s.msg = msghdr{};
-  uint8_t n = 0;
-  for (uint8_t i = 0; i < s.count; ++i) {
-    if (s.hold[i].len == 0) continue;
-    s.iov[n].iov_base = const_cast<char*>(s.hold[i].begin());
-    s.iov[n].iov_len = s.hold[i].len;
-    ++n;
-  }
-  if (n == 0) return false;
-  io_uring_sqe* q = loop_.sqe();
-  if (n == 1) {
-    io_uring_prep_send(q, fd, s.iov[0].iov_base, s.iov[0].iov_len, MSG_NOSIGNAL);
-  } else {
-    s.msg.msg_iov = s.iov;
-    s.msg.msg_iovlen = n;
-    io_uring_prep_sendmsg(q, fd, &s.msg, MSG_NOSIGNAL);
-  }
-  io_uring_sqe_set_data64(q, ud);
-  s.busy = true;
-  return true;
-}
-
 void Worker::client_send(DownstreamConn& c) {
-  if (!start_send(c.send, c.fd, ring::pack(c.index, c.gen, kOpClientSend))) {
+  if (!c.start_send(loop_, ring::pack(c.index, c.gen, kOpClientSend))) {
     // Nothing to send (e.g. an empty body part): behave as a completed send.
     c.send.count = 0;
     on_client_send(c, 0);
@@ -185,34 +166,28 @@ void Worker::client_send(DownstreamConn& c) {
 }
 
 void Worker::on_client_send(DownstreamConn& c, int res) {
-  SendOp& s = c.send;
+  net::SendOp& s = c.send;
   s.busy = false;
-  if (c.closing) {
-    for (uint8_t i = 0; i < s.count; ++i) release(s.hold[i]);
+  if (c.closing || res < 0) {
+    for (uint8_t i = 0; i < s.count; ++i) buffers_.release(s.hold[i]);
     s.count = 0;
-    return;
-  }
-  if (res < 0) {
-    for (uint8_t i = 0; i < s.count; ++i) release(s.hold[i]);
-    s.count = 0;
-    if (c.ex.up != nullptr) release_upstream(c, false);
-    close_client(c, true);
+    if (!c.closing) close_client(c, true);
     return;
   }
   const uint32_t sent = static_cast<uint32_t>(res);
   metrics_->add_bytes_out(sent);
-  c.ex.bytes_out += sent;
-  const bool more = s.advance(sent);  // a short write is resumed with the rest
-  if (more) {
+  Exchange& ex = *c.ex;
+  ex.bytes_out += sent;
+  if (s.advance(sent)) {  // a short write is resumed with the rest
     client_send(c);
     return;
   }
-  for (uint8_t i = 0; i < s.count; ++i) release(s.hold[i]);
+  for (uint8_t i = 0; i < s.count; ++i) buffers_.release(s.hold[i]);
   s.count = 0;
-  if (c.ex.response_done) {
+  if (ex.response_done) {
     finish_exchange(c);
   } else {
-    send_response_part(c);
+    send_response_part(ex);
   }
 }
 
@@ -234,8 +209,12 @@ void Worker::close_client(DownstreamConn& c, bool abort) {
   c.closing = true;
   c.abort = abort;
   set_timer(c, TimerKind::kNone);
-  if (c.ex.up != nullptr) release_upstream(c, false);
-  cancel_aggregate(c);  // every leg's connection is closed; the state is freed in finalize
+  if (c.ex != nullptr) {
+    // The exchange's upstream side is abandoned: its connection is not pooled (the response
+    // would be unread) and aggregate legs are closed. The exchange itself is freed with the slot.
+    if (c.ex->up != nullptr) release_upstream(c.ex->up, false);
+    cancel_aggregate(*c.ex);
+  }
   if (c.pending > 0) {
     // Completions still reference this slot: cancel them and recycle it after the last one.
     io_uring_sqe* s = loop_.sqe();
@@ -251,69 +230,25 @@ void Worker::linger_close(DownstreamConn& c) {
   // just sent before the client reads it. Shut our side, then read and discard until the client
   // closes or the linger timer fires (what nginx calls lingering close).
   if (c.closing) return;
-  if (c.ex.up != nullptr) release_upstream(c, false);
-  cancel_aggregate(c);
-  shutdown(c.fd, SHUT_WR);
-  c.state = DownState::kLingering;
-  release(c.in);
+  c.shutdown_write();
+  c.state = net::DownState::kLingering;
+  buffers_.release(c.in);
   set_timer(c, TimerKind::kLinger);
   arm_client_recv(c);
 }
 
 void Worker::finalize_client(DownstreamConn& c) {
-  if (c.abort) {
-    // RST instead of FIN: a client must never mistake an aborted response for a complete one.
-    linger lg{1, 0};
-    setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-  }
-  close(c.fd);
-  c.fd = -1;
-  release(c.in);
-  for (uint8_t i = 0; i < c.send.count; ++i) release(c.send.hold[i]);
+  c.close_socket(c.abort);
+  buffers_.release(c.in);
+  for (uint8_t i = 0; i < c.send.count; ++i) buffers_.release(c.send.hold[i]);
   c.send.count = 0;
-  if (c.ex.block != nullptr) give_block(c.ex.block);
-  release_pipes(c.ex);
-  delete c.ex.admin_body;
-  abort_aggregate(c);
-  c.ex = Exchange{};
+  if (c.ex != nullptr) end_exchange(c);
   c.in_use = false;
   c.gen = (c.gen + 1) & 0xffffff;
   free_clients_.push_back(c.index);
   --open_clients_;
   metrics_->downstream_closed();
-}
-
-char* Worker::take_block() {
-  if (!blocks_.empty()) {
-    char* b = blocks_.back();
-    blocks_.pop_back();
-    return b;
-  }
-  return new char[block_size_];
-}
-
-void Worker::give_block(char* b) {
-  // Keep a bounded number of spare blocks; the rest go back to the allocator.
-  if (blocks_.size() < 256) {
-    blocks_.push_back(b);
-  } else {
-    delete[] b;
-  }
-}
-
-void Worker::release(Buf& b) {
-  if (b.bid >= 0) {
-    buffers_.give_back(static_cast<uint16_t>(b.bid));
-  } else if (b.block) {
-    give_block(b.data);
-  }
-  b = Buf{};
-}
-
-void Worker::consume(Buf& b, uint32_t n) {
-  b.off += n;
-  b.len -= n;
-  if (b.len == 0) release(b);
+  if (accept_paused_) resume_accepting();  // a descriptor was freed
 }
 
 }  // namespace ringway::server

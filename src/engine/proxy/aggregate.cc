@@ -5,68 +5,37 @@
 // connections are closed) the bodies go through agg::Merger with the worker's MergeWorkspace and
 // one response is sent.
 //
-// Filters see an aggregate request with route == nullptr and route_index = routes.size() +
-// aggregate index: the filter factories number the endpoints' own auth and rate-limit settings
-// (config::Access) that way, after the routes (src/filter/builtin.cc).
+// An aggregate endpoint is a route action (route::Match::aggregate). Filters see it with
+// route == nullptr and route_index = routes.size() + aggregate index: the filter factories number
+// the endpoints' own auth and rate-limit settings (config::Access) that way, after the routes
+// (src/filter/builtin.cc).
 // The state is allocated per request (rare path by design); legs' request heads live in their
 // UpstreamConn so that a send in flight never outlives its bytes.
 
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstring>
 
 #include "ringway/http/head_writer.h"
 #include "server/worker.h"
 
 namespace ringway::server {
-namespace {
 
-void append_header(std::string& h, std::string_view name, std::string_view value) {
-  h.append(name).append(": ").append(value).append("\r\n");
-}
-
-}  // namespace
-
-bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
-  agg::PathParams params;
-  uint32_t index = 0;
-  bool found = false;
-  for (; index < cfg_.aggregates.size(); ++index) {
-    const agg::Endpoint& ep = *cfg_.aggregates[index].endpoint;
-    params = agg::PathParams{};
-    if (!agg::match_path(ep.path, req.path, params)) continue;
-    for (const std::string& m : ep.methods) {
-      if (m == req.method_name) found = true;
-    }
-    if (found) break;
-  }
-  if (!found) return false;
-  Exchange& ex = c.ex;
-  const config::Aggregate& a = cfg_.aggregates[index];
+void Worker::start_aggregate(Exchange& ex, const http::Request& req, const route::Match& m) {
+  DownstreamConn& c = *ex.down;
+  const uint32_t index = m.route_index - static_cast<uint32_t>(cfg_.routes.size());
+  const config::Aggregate& a = *m.aggregate;
   const agg::Endpoint& ep = *a.endpoint;
   if (req.framing != http::BodyFraming::kNone) {
     local_reply(c, 400, "aggregate endpoints take no request body", true);
-    return true;
+    return;
   }
-  route::Match m;
-  m.route = nullptr;
-  m.route_index = static_cast<uint32_t>(cfg_.routes.size()) + index;
+  agg::PathParams params;
+  agg::match_path(ep.path, req.path, params);  // matched by the router already
   http::HeaderEdits edits;
   filter::RequestContext ctx{req, m, c.ip(), now_ns_, edits};
-  if (!filters_.empty()) {
-    if (filters_.on_request(ctx) == filter::Verdict::kRespond) {
-      local_reply(c, ctx.reply.status, ctx.reply.detail, false,
-                  {ctx.reply.headers, ctx.reply.header_count});
-      return true;
-    }
-    ex.keep_response_headers(ctx);
-  }
+  if (!run_request_filters(ex, ctx, false)) return;
 
   AggState* st = new AggState();
-  st->owner = &c;
+  st->ex = &ex;
   st->index = index;
   st->legs.resize(ep.backends.size());
   ex.agg = st;
@@ -85,12 +54,12 @@ bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
   for (size_t k = 0; k < ep.backends.size(); ++k) {
     AggLeg& leg = st->legs[k];
     leg.agg = st;
-    leg.target_index = shared_.agg_target_base[index] + static_cast<uint32_t>(k);
-    const config::Target& t = *shared_.targets[leg.target_index];
+    leg.instance = clusters_.leg(index, static_cast<uint32_t>(k)).first;
+    const config::Target& t = clusters_.instance(leg.instance);
     path.clear();
     if (!agg::expand_path(ep.backends[k].path, params, path)) {
       local_reply(c, 400, "a path parameter of this aggregate endpoint is not acceptable", false);
-      return true;
+      return;
     }
     p.base_path = t.base_path;
     p.path_remainder = path;
@@ -99,7 +68,7 @@ bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
     const size_t n = http::write_upstream_head(leg.head.data(), leg.head.size(), req, p);
     if (n == 0) {
       local_reply(c, 431, "request head too large once forwarded", false);
-      return true;
+      return;
     }
     leg.head.resize(n);
   }
@@ -110,128 +79,43 @@ bool Worker::try_aggregate(DownstreamConn& c, const http::Request& req) {
   // bytes wait in c.in for the next exchange.
   arm_client_recv(c);
   for (AggLeg& leg : st->legs) {
-    if (c.ex.agg != st) break;  // ended synchronously
-    start_leg(*st, leg);
+    if (ex.agg != st || st->timed_out) break;  // ended synchronously
+    start_leg(leg);
   }
-  return true;
 }
 
-void Worker::start_leg(AggState& a, AggLeg& leg) {
-  (void)a;
-  leg.start_ns = now_ns_;
-  UpstreamConn* u = pool_heads_[leg.target_index];
+// A leg's connection: pooled, or new (always new for its one retry).
+void Worker::start_leg(AggLeg& leg) {
+  if (!leg.retried) leg.start_ns = now_ns_;
+  bool reused = false;
+  UpstreamConn* u = open_upstream(leg.instance, !leg.retried, reused);
   if (u == nullptr) {
-    connect_leg(a, leg);
+    on_leg_failure(leg, upstream::FailureKind::kNoSocket);
     return;
   }
-  pool_remove(*u);
-  core::TimerList::disarm(&u->timer);
   u->leg = &leg;
   leg.up = u;
-  leg.reused = true;
-  metrics_->upstream_reused();
-  u->out = leg.head;
-  u->send.hold[0] = Buf{u->out.data(), 0, static_cast<uint32_t>(u->out.size()), -1, false};
-  u->send.count = 1;
-  if (!u->recv_armed) arm_up_recv(*u);
-  up_send(*u);
+  leg.reused = reused;
+  if (reused) send_leg(leg);  // else up_connected() sends it
 }
 
-void Worker::connect_leg(AggState& a, AggLeg& leg) {
-  (void)a;
-  const config::Target& t = *shared_.targets[leg.target_index];
-  int fd = socket(t.address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    end_leg(leg, true, 502, "no upstream connection available (out of sockets)", false);
-    return;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  UpstreamConn& u = *new_upstream();
-  u.fd = fd;
-  u.target_index = leg.target_index;
-  u.leg = &leg;
-  leg.up = &u;
-  leg.reused = false;
-  io_uring_sqe* s = loop_.sqe();
-  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&t.address.addr), t.address.len);
-  io_uring_sqe_set_data64(s, ring::pack(u.index, u.gen, kOpUpConnect));
-  ++u.pending;
-  metrics_->upstream_opened();
-}
-
-void Worker::on_leg_connect(UpstreamConn& u, int res) {
-  if (u.closing || u.leg == nullptr) return;
-  if (res < 0) {
-    u.reusable = false;
-    const bool refused = res == -ECONNREFUSED;
-    metrics_->count_upstream_error(refused ? obs::UpstreamErrorKind::kConnectRefused
-                                           : obs::UpstreamErrorKind::kReset);
-    end_leg(*u.leg, true, 502, refused ? "upstream refused the connection" : "upstream connect failed",
-            false);
-    return;
-  }
-  u.connected = true;
-  u.out = u.leg->head;
-  u.send.hold[0] = Buf{u.out.data(), 0, static_cast<uint32_t>(u.out.size()), -1, false};
+void Worker::send_leg(AggLeg& leg) {
+  UpstreamConn& u = *leg.up;
+  u.out = leg.head;
+  u.send.hold[0] = net::Buf{u.out.data(), 0, static_cast<uint32_t>(u.out.size()), -1, false};
   u.send.count = 1;
-  arm_up_recv(u);
+  if (!u.recv_armed) arm_up_recv(u);
   up_send(u);
 }
 
-void Worker::on_leg_send(UpstreamConn& u, int res) {
-  SendOp& s = u.send;
-  s.busy = false;
-  if (u.closing || u.leg == nullptr) {
-    s.count = 0;
-    return;
-  }
-  if (res <= 0) {
-    s.count = 0;
-    leg_failure(u, res < 0 ? res : -EPIPE);
-    return;
-  }
-  const bool more = s.advance(static_cast<uint32_t>(res));
-  if (more) {
-    up_send(u);
-    return;
-  }
-  s.count = 0;
-}
-
-void Worker::on_leg_recv(UpstreamConn& u, int res, uint32_t flags) {
-  u.recv_armed = false;
-  if (res == -ENOBUFS) {
-    u.starved = true;
-    starved_upstreams_.push_back(&u);
-    return;
-  }
-  const bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
-  const int32_t bid = has_buf ? static_cast<int32_t>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
-  if (u.closing || u.leg == nullptr || res <= 0) {
-    if (bid >= 0) buffers_.give_back(static_cast<uint16_t>(bid));
-    if (!u.closing && u.leg != nullptr) leg_failure(u, res);
-    return;
-  }
-  char* data = buffers_.data(static_cast<uint16_t>(bid));
-  if (!append_input(u.in, data, static_cast<uint32_t>(res), bid, block_size_ / 2)) {
-    u.reusable = false;
-    metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
-    end_leg(*u.leg, true, 502, "upstream response head too large", false);
-    return;
-  }
-  leg_data(u);
-}
-
-void Worker::leg_data(UpstreamConn& u) {
-  AggLeg& leg = *u.leg;
+void Worker::on_leg_data(AggLeg& leg) {
+  UpstreamConn& u = *leg.up;
   const uint32_t max_body = cfg_.aggregates[leg.agg->index].endpoint->max_leg_body;
   while (!leg.head_done) {
     const size_t end = http::find_head_end(u.in.begin(), u.in.len);
     if (end == 0) {
       if (u.in.len >= cfg_.max_head_bytes) {
-        u.reusable = false;
-        end_leg(leg, true, 502, "upstream response head too large", false);
+        on_leg_failure(leg, upstream::FailureKind::kHeadTooLarge);
         return;
       }
       arm_up_recv(u);
@@ -239,12 +123,10 @@ void Worker::leg_data(UpstreamConn& u) {
     }
     http::Response resp;
     if (u.parser->parse_head(u.in.begin(), end, false, resp) != http::ParseStatus::kDone) {
-      metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
-      u.reusable = false;
-      end_leg(leg, true, 502, "upstream sent an invalid response", false);
+      on_leg_failure(leg, upstream::FailureKind::kInvalidHead);
       return;
     }
-    consume(u.in, static_cast<uint32_t>(end));
+    buffers_.consume(u.in, static_cast<uint32_t>(end));
     if (resp.status < 200) {
       if (u.in.empty()) {
         arm_up_recv(u);
@@ -258,8 +140,7 @@ void Worker::leg_data(UpstreamConn& u) {
     leg.until_close = resp.framing == http::ResponseFraming::kUntilClose;
     if (!resp.keep_alive || leg.until_close) u.reusable = false;
     if (resp.framing == http::ResponseFraming::kLength && resp.content_length > max_body) {
-      u.reusable = false;  // the rest of the body would have to be read first
-      end_leg(leg, true, 502, "upstream response body larger than the leg limit", false);
+      on_leg_failure(leg, upstream::FailureKind::kBodyTooLarge);  // the rest would have to be read first
       return;
     }
     if (resp.framing == http::ResponseFraming::kNone) {
@@ -274,19 +155,16 @@ void Worker::leg_data(UpstreamConn& u) {
         leg.chunked ? u.parser->feed_body_decoded(u.in.data + u.in.off, u.in.len, &part, &data)
                     : u.parser->feed_body(u.in.begin(), u.in.len, &part);
     if (st == http::ParseStatus::kError) {
-      metrics_->count_upstream_error(obs::UpstreamErrorKind::kProtocol);
-      u.reusable = false;
-      end_leg(leg, true, 502, "upstream sent an invalid response body", false);
+      on_leg_failure(leg, upstream::FailureKind::kInvalidBody);
       return;
     }
     if (!leg.chunked) data = part;
     if (leg.body.size() + data > max_body) {
-      u.reusable = false;
-      end_leg(leg, true, 502, "upstream response body larger than the leg limit", false);
+      on_leg_failure(leg, upstream::FailureKind::kBodyTooLarge);
       return;
     }
     leg.body.append(u.in.begin(), data);
-    consume(u.in, static_cast<uint32_t>(part));
+    buffers_.consume(u.in, static_cast<uint32_t>(part));
     if (st == http::ParseStatus::kDone) {
       // Bytes after the framed end: upstream and gateway disagree on framing.
       if (!u.in.empty()) u.reusable = false;
@@ -297,35 +175,30 @@ void Worker::leg_data(UpstreamConn& u) {
   arm_up_recv(u);
 }
 
-void Worker::leg_failure(UpstreamConn& u, int err) {
-  AggLeg& leg = *u.leg;
-  u.reusable = false;
-  if (leg.head_done) {
-    if (err == 0 && leg.until_close && !u.send.busy &&
-        u.parser->finish_eof() == http::ParseStatus::kDone) {
-      end_leg(leg, false, leg.status, {}, false);  // RFC 9112 6.3 rule 8: EOF ends the body
-      return;
-    }
-    metrics_->count_upstream_error(obs::UpstreamErrorKind::kReset);
-    end_leg(leg, true, 502, "upstream closed the connection mid-response", false);
+void Worker::on_leg_closed(AggLeg& leg, int err) {
+  UpstreamConn& u = *leg.up;
+  if (leg.head_done && err == 0 && leg.until_close && !u.send.busy &&
+      u.parser->finish_eof() == http::ParseStatus::kDone) {
+    end_leg(leg, false, leg.status, {}, false);  // RFC 9112 6.3 rule 8: EOF ends the body
     return;
   }
+  on_leg_failure(leg, upstream::classify_io(err, leg.head_done));
+}
+
+void Worker::on_leg_failure(AggLeg& leg, upstream::FailureKind kind) {
+  const upstream::Failure& f = upstream::describe(kind);
+  UpstreamConn* u = leg.up;
+  if (u != nullptr) u->reusable = false;
   // RFC 9110 9.2.2: the leg is a GET without a body, so a reused connection the upstream closed
   // as we reused it may be retried once on a new connection.
-  if (leg.reused && !leg.retried && u.in.empty()) {
+  if (f.before_response && u != nullptr && leg.reused && !leg.retried && u->in.empty()) {
     leg.retried = true;
-    release_conn(&u, false);
-    connect_leg(*leg.agg, leg);
+    release_upstream(u, false);
+    start_leg(leg);
     return;
   }
-  if (err == -ECONNREFUSED) {
-    metrics_->count_upstream_error(obs::UpstreamErrorKind::kConnectRefused);
-    end_leg(leg, true, 502, "upstream refused the connection", false);
-  } else {
-    metrics_->count_upstream_error(obs::UpstreamErrorKind::kReset);
-    end_leg(leg, true, 502, err == 0 ? "upstream closed the connection before responding"
-                                     : "upstream connection failed before responding", false);
-  }
+  if (f.counted) metrics_->count_upstream_error(f.metric);
+  end_leg(leg, true, f.status, f.detail, false);
 }
 
 void Worker::end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view detail,
@@ -336,9 +209,9 @@ void Worker::end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view
   leg.status = status;
   leg.detail = detail;
   leg.end_ns = now_ns_;
-  if (leg.up != nullptr) release_conn(leg.up, reuse && !failed);
+  if (leg.up != nullptr) release_upstream(leg.up, reuse && !failed);
   AggState& a = *leg.agg;
-  if (--a.remaining == 0 && !a.timed_out) finish_aggregate(*a.owner);
+  if (--a.remaining == 0 && !a.timed_out) finish_aggregate(*a.ex);
 }
 
 // The deadline is an IORING_OP_TIMEOUT per aggregate request, relative to when it is submitted
@@ -347,19 +220,19 @@ void Worker::end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view
 // timeout that fired just as its aggregate finished may be reaped after the next aggregate on the
 // same connection started. So it acts only if the current aggregate's own deadline has passed.
 void Worker::arm_aggregate_deadline(DownstreamConn& c) {
-  AggState& a = *c.ex.agg;
+  AggState& a = *c.ex->agg;
   const uint32_t ms = cfg_.aggregates[a.index].deadline_ms;
   a.deadline_ns = now_ns_ + static_cast<uint64_t>(ms) * 1'000'000ull;
   io_uring_sqe* s = loop_.sqe();
   io_uring_prep_timeout(s, &agg_deadlines_[a.index], 0, 0);
   io_uring_sqe_set_data64(s, ring::pack(c.index, c.gen, kOpAggDeadline));
   ++c.pending;
-  c.agg_deadline_armed = true;
+  c.deadline_armed = true;
 }
 
 void Worker::disarm_aggregate_deadline(DownstreamConn& c) {
-  if (!c.agg_deadline_armed) return;
-  c.agg_deadline_armed = false;
+  if (!c.deadline_armed) return;
+  c.deadline_armed = false;
   // The timeout then completes with -ECANCELED (or had already fired); either completion
   // releases the slot's pending count.
   io_uring_sqe* s = loop_.sqe();
@@ -368,22 +241,23 @@ void Worker::disarm_aggregate_deadline(DownstreamConn& c) {
 }
 
 void Worker::on_aggregate_deadline(DownstreamConn& c, int res) {
-  if (res != -ETIME || c.closing) return;  // removed, or the connection is going away
-  AggState* a = c.ex.agg;
+  if (res != -ETIME || c.closing || c.ex == nullptr) return;  // removed, or nothing waits for it
+  AggState* a = c.ex->agg;
   // 1 ms of slack for the clock read; a stale timeout acts at most that much early.
   if (a == nullptr || a->remaining == 0 || a->timed_out || now_ns_ + 1'000'000 < a->deadline_ns) return;
-  c.agg_deadline_armed = false;  // this one fired
+  c.deadline_armed = false;  // this one fired
   a->timed_out = true;
   metrics_->count_upstream_error(obs::UpstreamErrorKind::kResponseTimeout);
+  const upstream::Failure& f = upstream::describe(upstream::FailureKind::kDeadline);
   for (AggLeg& leg : a->legs) {
-    if (!leg.ended) end_leg(leg, true, 504, "the aggregate deadline passed before this leg answered", false);
+    if (!leg.ended) end_leg(leg, true, f.status, f.detail, false);
   }
-  finish_aggregate(c);
+  finish_aggregate(*c.ex);
 }
 
-void Worker::finish_aggregate(DownstreamConn& c) {
+void Worker::finish_aggregate(Exchange& ex) {
+  DownstreamConn& c = *ex.down;
   disarm_aggregate_deadline(c);
-  Exchange& ex = c.ex;
   AggState& a = *ex.agg;
   const agg::Endpoint& ep = *cfg_.aggregates[a.index].endpoint;
   agg::Merger merger(ep, *merge_ws_);
@@ -405,49 +279,48 @@ void Worker::finish_aggregate(DownstreamConn& c) {
   const agg::MergeOutcome& o = merger.outcome();
   ex.status = o.status;
   ex.close_after = ex.close_after || !ex.client_keep_alive || draining_;
+  std::string server_timing;
+  agg::append_server_timing(timings, server_timing);
+  http::Header fields[2 + filter::RequestContext::kMaxResponseHeaders];
+  uint8_t n_fields = 0;
+  fields[n_fields++] = http::Header{"X-Gateway-Completed", agg::completed_header_value(o)};
+  fields[n_fields++] = http::Header{"Server-Timing", server_timing};
+  for (uint8_t i = 0; i < ex.resp_header_count; ++i) fields[n_fields++] = ex.resp_headers[i];
+  http::LocalHead head;
+  head.status = o.status;
+  head.content_type = "application/json";
+  head.content_length = body.size();
+  head.close = ex.close_after;
+  head.keep_alive = ex.http10;
+  head.headers = {fields, n_fields};
   std::string& out = a.out;
   out.reserve(body.size() + 512);
-  out.append("HTTP/1.1 ").append(std::to_string(o.status)).append(" ");
-  out.append(http::reason_phrase(o.status)).append("\r\n");
-  out.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(body.size()));
-  out.append("\r\nX-Gateway-Completed: ").append(agg::completed_header_value(o));
-  out.append("\r\nServer-Timing: ");
-  agg::append_server_timing(timings, out);
-  out.append("\r\n");
-  for (uint8_t i = 0; i < ex.resp_header_count; ++i) {
-    append_header(out, ex.resp_headers[i].name, ex.resp_headers[i].value);
-  }
-  if (ex.close_after) {
-    out.append("Connection: close\r\n");
-  } else if (ex.http10) {
-    out.append("Connection: keep-alive\r\n");  // RFC 9112 C.2.2
-  }
-  out.append("\r\n");
+  http::append_local_head(out, head);
   if (ex.method != http::Method::kHead) out.append(body);
   ex.response_done = true;
   ex.resp_final = true;
   ex.response_started = true;
-  c.send.hold[0] = Buf{out.data(), 0, static_cast<uint32_t>(out.size()), -1, false};
+  c.send.hold[0] = net::Buf{out.data(), 0, static_cast<uint32_t>(out.size()), -1, false};
   c.send.count = 1;
   set_timer(c, TimerKind::kBody);
   client_send(c);
 }
 
-void Worker::cancel_aggregate(DownstreamConn& c) {
-  AggState* a = c.ex.agg;
+void Worker::cancel_aggregate(Exchange& ex) {
+  AggState* a = ex.agg;
   if (a == nullptr) return;
   a->timed_out = true;  // no merge and no response from here on
   for (AggLeg& leg : a->legs) {
     if (leg.up != nullptr) close_upstream(*leg.up);
   }
-  disarm_aggregate_deadline(c);
+  disarm_aggregate_deadline(*ex.down);
 }
 
-void Worker::abort_aggregate(DownstreamConn& c) {
-  if (c.ex.agg == nullptr) return;
-  cancel_aggregate(c);
-  delete c.ex.agg;
-  c.ex.agg = nullptr;
+void Worker::abort_aggregate(Exchange& ex) {
+  if (ex.agg == nullptr) return;
+  cancel_aggregate(ex);
+  delete ex.agg;
+  ex.agg = nullptr;
 }
 
 }  // namespace ringway::server

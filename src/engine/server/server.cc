@@ -45,16 +45,8 @@ void pin_to_cpu(unsigned worker_index) {
 int run(const config::Config& cfg) {
   Shared shared;
   shared.cfg = &cfg;
-  shared.router = std::make_unique<route::Router>(cfg.routes);
-  for (const config::Route& r : cfg.routes) {
-    shared.route_target_base.push_back(static_cast<uint32_t>(shared.targets.size()));
-    for (const config::Target& t : r.targets) shared.targets.push_back(&t);
-  }
-  // Aggregate backends join the flattened target list so pools and indices work unchanged.
-  for (const config::Aggregate& a : cfg.aggregates) {
-    shared.agg_target_base.push_back(static_cast<uint32_t>(shared.targets.size()));
-    for (const config::Target& t : a.targets) shared.targets.push_back(&t);
-  }
+  shared.router = std::make_unique<route::Router>(cfg.routes, cfg.aggregates);
+  shared.clusters = std::make_unique<upstream::Clusters>(cfg);
   for (const config::NameValue& h : cfg.add_headers) shared.add_headers.push_back({h.name, h.value});
   std::string filter_error;
   if (!filter::build_builtin_filters(cfg, shared.filters, filter_error)) {

@@ -44,22 +44,18 @@ int open_listener(const config::Address& a, bool reuseport, std::string& error) 
 }  // namespace
 
 Worker::Worker(Shared& shared, unsigned index)
-    : shared_(shared), cfg_(*shared.cfg), index_(index) {
+    : shared_(shared), cfg_(*shared.cfg), clusters_(*shared.clusters), index_(index) {
   limits_.max_request_line = cfg_.max_request_line;
   limits_.max_head_bytes = cfg_.max_head_bytes;
   limits_.max_header_count = cfg_.max_header_count;
-  // A block holds the rebuilt upstream head (client head plus our fields), then the downstream
-  // head, then copies for the access log.
-  block_size_ = 2 * cfg_.max_head_bytes + 16 * 1024;
   // The rebuilt head may exceed the client's (gateway fields, a longer base path), but leaves
-  // room for the response head and the log copies (proxy/exchange.cc's layout of the block).
+  // room in an exchange's block for the response head and the log copies (proxy/exchange.cc).
   up_head_cap_ = cfg_.max_head_bytes + 16 * 1024 - 2048 - 1024;
   header_timers_.set_duration_ms(cfg_.client_header_timeout_ms);
   keepalive_timers_.set_duration_ms(cfg_.client_keepalive_timeout_ms);
   body_timers_.set_duration_ms(cfg_.body_timeout_ms);
   connect_timers_.set_duration_ms(cfg_.upstream_connect_timeout_ms);
   response_timers_.set_duration_ms(cfg_.upstream_response_timeout_ms);
-  up_idle_timers_.set_duration_ms(cfg_.upstream_idle_timeout_ms);
   linger_timers_.set_duration_ms(2'000);
   for (const config::Aggregate& a : cfg_.aggregates) {
     __kernel_timespec ts{};
@@ -68,9 +64,8 @@ Worker::Worker(Shared& shared, unsigned index)
     agg_deadlines_.push_back(ts);
   }
   if (!cfg_.aggregates.empty()) merge_ws_ = std::make_unique<agg::MergeWorkspace>();
-  pool_heads_.assign(shared_.targets.size(), nullptr);
-  pool_sizes_.assign(shared_.targets.size(), 0);
-  rr_.assign(cfg_.routes.size(), index);  // workers start at different targets
+  pools_.init(clusters_.instances().size(), cfg_.upstream_keepalive, cfg_.upstream_idle_timeout_ms);
+  pick_cursors_.assign(clusters_.cluster_count(), index);  // workers start at different instances
   metrics_ = &shared_.metrics->shard(index);
   log_enabled_ = shared_.access_log_fd >= 0;
   for (const auto& f : shared_.filters) filters_.add(f->create(index, shared_.worker_count));
@@ -79,16 +74,13 @@ Worker::Worker(Shared& shared, unsigned index)
 Worker::~Worker() {
   for (auto& c : clients_) {
     if (c->fd >= 0) close(c->fd);
-    if (c->ex.admin_body) delete c->ex.admin_body;
-    delete c->ex.agg;
+  }
+  for (auto& ex : exchanges_) {
+    delete ex->admin_body;
+    delete ex->agg;
   }
   for (auto& u : upstreams_) {
     if (u->fd >= 0) close(u->fd);
-  }
-  for (char* b : blocks_) delete[] b;
-  for (Pipe& p : pipes_) {
-    close(p.r);
-    close(p.w);
   }
   for (int fd : listen_fds_) {
     if (fd >= 0) close(fd);
@@ -99,7 +91,10 @@ Worker::~Worker() {
 
 bool Worker::setup(std::string& error) {
   if (!loop_.init(kRingEntries, cfg_.sqpoll, error)) return false;
-  if (!buffers_.init(loop_.raw(), kBufferGroup, kBufferCount, kBufferSize, error)) return false;
+  // A block holds the rebuilt upstream head (client head plus our fields), then the downstream
+  // head, then copies for the access log.
+  const uint32_t block_size = 2 * cfg_.max_head_bytes + 16 * 1024;
+  if (!buffers_.init(loop_.raw(), kBufferGroup, kBufferCount, kBufferSize, block_size, error)) return false;
   // Every worker listens on every address with its own SO_REUSEPORT socket, so the kernel
   // spreads each address's connections over all workers.
   for (const auto& a : cfg_.listen) {
@@ -107,11 +102,13 @@ bool Worker::setup(std::string& error) {
     if (fd < 0) return false;
     listen_fds_.push_back(fd);
     arm_accept(fd, kOpAccept, static_cast<uint32_t>(listen_fds_.size() - 1));
+    accept_armed_.push_back(true);
   }
   if (cfg_.has_admin && index_ == 0) {
     admin_fd_ = open_listener(cfg_.admin_listen, false, error);
     if (admin_fd_ < 0) return false;
     arm_accept(admin_fd_, kOpAdminAccept);
+    admin_accept_armed_ = true;
   }
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) {
@@ -150,9 +147,9 @@ bool Worker::run(std::string& error) {
       ++seen;
     }
     io_uring_cq_advance(ring, seen);
-    buffers_.publish();
+    buffers_.ring().publish();
     // Receives that found the buffer ring empty wait here until buffers come back.
-    if (buffers_.available() > 0 && !starved_clients_.empty()) {
+    if (buffers_.ring().available() > 0 && !starved_clients_.empty()) {
       auto waiting = std::move(starved_clients_);
       starved_clients_.clear();
       for (DownstreamConn* c : waiting) {
@@ -160,7 +157,7 @@ bool Worker::run(std::string& error) {
         if (!c->closing) arm_client_recv(*c);
       }
     }
-    if (buffers_.available() > 0 && !starved_upstreams_.empty()) {
+    if (buffers_.ring().available() > 0 && !starved_upstreams_.empty()) {
       auto waiting = std::move(starved_upstreams_);
       starved_upstreams_.clear();
       for (UpstreamConn* u : waiting) {
@@ -169,15 +166,14 @@ bool Worker::run(std::string& error) {
       }
     }
     run_timers();
+    if (accept_paused_ && now_ns_ >= accept_retry_ns_) resume_accepting();
     flush_access_log(false);
     if (draining_) {
       if (open_clients_ == 0 || now_ns_ >= drain_deadline_ns_) {
         for (auto& c : clients_) {
           if (c->in_use && !c->closing) close_client(*c, true);
         }
-        for (UpstreamConn*& head : pool_heads_) {
-          while (head != nullptr) close_upstream(*head);
-        }
+        while (UpstreamConn* u = pools_.any()) close_upstream(*u);
         if (open_clients_ == 0) {
           flush_access_log(true);
           stop_ = true;
@@ -195,7 +191,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
   const uint32_t gen = ring::unpack_gen(ud);
   const int res = cqe->res;
   const uint32_t flags = cqe->flags;
-  if (flags & IORING_CQE_F_BUFFER) buffers_.taken();
+  if (flags & IORING_CQE_F_BUFFER) buffers_.ring().taken();
 
   switch (op) {
     case kOpAccept:
@@ -223,7 +219,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
     if (c.gen != (gen & 0xffffff) || !c.in_use) {
       // Cannot happen while objects are recycled only after their last completion; drop the
       // buffer rather than touch a stranger.
-      if (flags & IORING_CQE_F_BUFFER) buffers_.give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+      if (flags & IORING_CQE_F_BUFFER) buffers_.ring().give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
       return;
     }
     --c.pending;
@@ -232,13 +228,15 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       case kOpClientSend: on_client_send(c, res); break;
       case kOpAggDeadline: on_aggregate_deadline(c, res); break;
       case kOpClientPollIn:
-        c.ex.upload_polling = false;
-        if (!c.closing && c.ex.up_pipe.valid() && c.ex.up != nullptr) pump_upload(c);
+      case kOpClientPollOut: {
+        // Pump readiness: the client is the source of the upload, the destination of the download.
+        const proxy::Dir d = op == kOpClientPollIn ? proxy::kUpload : proxy::kDownload;
+        if (c.ex == nullptr) break;
+        c.ex->polling[d] = false;
+        if (!c.closing && c.ex->pipe[d].valid() && c.ex->up != nullptr) pump(*c.ex, d);
         break;
-      default:  // kOpClientPollOut
-        c.ex.download_polling = false;
-        if (!c.closing && c.ex.down_pipe.valid() && c.ex.up != nullptr) pump_download(c);
-        break;
+      }
+      default: break;
     }
     if (c.in_use && c.closing && c.pending == 0) finalize_client(c);
     return;
@@ -246,44 +244,24 @@ void Worker::dispatch(io_uring_cqe* cqe) {
 
   UpstreamConn& u = *upstreams_[idx];
   if (u.gen != (gen & 0xffffff) || !u.in_use) {
-    if (flags & IORING_CQE_F_BUFFER) buffers_.give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+    if (flags & IORING_CQE_F_BUFFER) buffers_.ring().give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     return;
   }
   --u.pending;
-  if (u.leg != nullptr) {
-    switch (op) {
-      case kOpUpConnect: on_leg_connect(u, res); break;
-      case kOpUpRecv: on_leg_recv(u, res, flags); break;
-      case kOpUpSend: on_leg_send(u, res); break;
-      default: break;
-    }
-    if (u.in_use && u.closing && u.pending == 0) finalize_upstream(u);
-    return;
-  }
   switch (op) {
-    case kOpUpConnect:
-      on_up_connect(u, res);
-      break;
-    case kOpUpRecv:
-      on_up_recv(u, res, flags);
-      break;
-    case kOpUpSend:
-      on_up_send(u, res);
-      break;
+    case kOpUpConnect: on_up_connect(u, res); break;
+    case kOpUpRecv: on_up_recv(u, res, flags); break;
+    case kOpUpSend: on_up_send(u, res); break;
     case kOpUpPollIn:
-      if (u.owner != nullptr && !u.closing) {
-        u.owner->ex.download_polling = false;
-        if (u.owner->ex.down_pipe.valid()) pump_download(*u.owner);
-      }
+    case kOpUpPollOut: {
+      const proxy::Dir d = op == kOpUpPollIn ? proxy::kDownload : proxy::kUpload;
+      if (u.exchange == nullptr || u.closing) break;
+      Exchange& ex = *u.exchange;
+      ex.polling[d] = false;
+      if (ex.pipe[d].valid()) pump(ex, d);
       break;
-    case kOpUpPollOut:
-      if (u.owner != nullptr && !u.closing) {
-        u.owner->ex.upload_polling = false;
-        if (u.owner->ex.up_pipe.valid()) pump_upload(*u.owner);
-      }
-      break;
-    default:
-      break;
+    }
+    default: break;
   }
   if (u.in_use && u.closing && u.pending == 0) finalize_upstream(u);
 }
@@ -294,16 +272,10 @@ void Worker::run_timers() {
                               &connect_timers_, &response_timers_, &linger_timers_};
   for (core::TimerList* l : lists) {
     while ((n = l->pop_expired(now_ns_)) != nullptr) {
-      DownstreamConn* c = reinterpret_cast<DownstreamConn*>(
-          reinterpret_cast<char*>(n) - offsetof(DownstreamConn, timer));
-      on_timer(*c);
+      on_timer(*static_cast<DownstreamConn*>(net::Conn::of_timer(n)));
     }
   }
-  while ((n = up_idle_timers_.pop_expired(now_ns_)) != nullptr) {
-    UpstreamConn* u = reinterpret_cast<UpstreamConn*>(
-        reinterpret_cast<char*>(n) - offsetof(UpstreamConn, timer));
-    close_upstream(*u);
-  }
+  while (UpstreamConn* u = pools_.expired(now_ns_)) close_upstream(*u);
 }
 
 void Worker::on_timer(DownstreamConn& c) {
@@ -320,30 +292,29 @@ void Worker::on_timer(DownstreamConn& c) {
       local_reply(c, 408, "the request head did not arrive in time", true);
       return;
     case TimerKind::kConnect:
-      metrics_->count_upstream_error(obs::UpstreamErrorKind::kConnectTimeout);
-      fail_exchange(c, 504, "upstream connect timed out");
+      on_forward_failure(*c.ex, upstream::FailureKind::kConnectTimeout);
       return;
     case TimerKind::kResponse:
-      metrics_->count_upstream_error(obs::UpstreamErrorKind::kResponseTimeout);
-      fail_exchange(c, 504, "upstream response timed out");
+      on_forward_failure(*c.ex, upstream::FailureKind::kResponseTimeout);
       return;
     case TimerKind::kBody: {
-      // A splice waiting behind a raised SO_RCVLOWAT (proxy/splice.cc) sees no progress until
-      // that much is queued; bytes may have arrived all the same. Lowering it to 1 makes the
-      // kernel report them now (tcp_set_rcvlowat checks readiness), so a slow peer gets one more
-      // period with plain readiness before it counts as stalled.
-      UpstreamConn* up = c.ex.up;
-      if (!c.ex.lowat_off && (c.rcvlowat > 1 || (up != nullptr && up->rcvlowat > 1))) {
-        c.ex.lowat_off = true;
-        set_lowat(c.fd, c.rcvlowat, 1);
-        if (up != nullptr) set_lowat(up->fd, up->rcvlowat, 1);
+      // A pump waiting behind a raised SO_RCVLOWAT (proxy/pump.cc) sees no progress until that
+      // much is queued; bytes may have arrived all the same. Lowering it to 1 makes the kernel
+      // report them now (tcp_set_rcvlowat checks readiness), so a slow peer gets one more period
+      // with plain readiness before it counts as stalled.
+      Exchange& ex = *c.ex;
+      UpstreamConn* up = ex.up;
+      if (!ex.lowat_off && (c.rcvlowat > 1 || (up != nullptr && up->rcvlowat > 1))) {
+        ex.lowat_off = true;
+        c.set_rcvlowat(1);
+        if (up != nullptr) up->set_rcvlowat(1);
         set_timer(c, TimerKind::kBody);
         return;
       }
-      if (!c.ex.response_started && !c.ex.request_done) {
-        fail_exchange(c, 408, "the request body stalled");
+      if (!ex.response_started && !ex.request_done) {
+        fail_exchange(ex, 408, "the request body stalled");
       } else {
-        fail_exchange(c, 504, "body transfer stalled");
+        fail_exchange(ex, 504, "body transfer stalled");
       }
       return;
     }
@@ -368,7 +339,7 @@ void Worker::begin_drain() {
     fd = -1;
   }
   for (auto& c : clients_) {
-    if (c->in_use && !c->closing && c->state == DownState::kIdle && !c->admin) close_client(*c, false);
+    if (c->in_use && !c->closing && c->state == net::DownState::kIdle && !c->admin) close_client(*c, false);
   }
 }
 
@@ -417,22 +388,24 @@ void Worker::serve_admin(DownstreamConn& c, const http::Request& req) {
     local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics)", !req.keep_alive);
     return;
   }
-  const bool close_after = !req.keep_alive || draining_;
+  const bool close_after = c.ex->close_after || !req.keep_alive || draining_;
   std::string* out = new std::string();
   out->reserve(body.size() + 160);
-  out->append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
-  out->append(http::reason_phrase(status)).append("\r\nContent-Type: ").append(type);
-  // For HEAD too: Content-Length is the length a GET would have had (RFC 9110 8.6).
-  out->append("\r\nContent-Length: ").append(std::to_string(body.size()));
-  out->append(close_after ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  http::LocalHead head;
+  head.status = status;
+  head.content_type = type;
+  head.content_length = body.size();  // for HEAD too (RFC 9110 8.6)
+  head.close = close_after;
+  http::append_local_head(*out, head);
   if (req.method != http::Method::kHead) out->append(body);
-  c.ex.admin_body = out;
-  c.ex.local = true;
-  c.ex.status = status;
-  c.ex.close_after = close_after;
-  c.ex.response_done = true;
-  c.ex.request_done = true;
-  c.send.hold[0] = Buf{out->data(), 0, static_cast<uint32_t>(out->size()), -1, false};
+  Exchange& ex = *c.ex;
+  ex.admin_body = out;
+  ex.local = true;
+  ex.status = status;
+  ex.close_after = close_after;
+  ex.response_done = true;
+  ex.request_done = true;
+  c.send.hold[0] = net::Buf{out->data(), 0, static_cast<uint32_t>(out->size()), -1, false};
   c.send.count = 1;
   client_send(c);
 }

@@ -115,6 +115,8 @@ TEST(Metrics, PrometheusTextExact) {
   b.count_auth_rejected();
   b.count_auth_rejected();
   b.count_access_log_dropped();
+  b.count_accept_paused();
+  b.count_accept_paused();
 
   std::string out = "prefix\n";  // render appends
   reg.render_prometheus(out);
@@ -184,7 +186,10 @@ TEST(Metrics, PrometheusTextExact) {
       "ringway_auth_rejected_total 2\n"
       "# HELP ringway_access_log_dropped_total Access log lines dropped because the log could not keep up (the loop never blocks on it).\n"
       "# TYPE ringway_access_log_dropped_total counter\n"
-      "ringway_access_log_dropped_total 1\n";
+      "ringway_access_log_dropped_total 1\n"
+      "# HELP ringway_accept_paused_total Times accepting paused because the process ran out of file descriptors (EMFILE/ENFILE).\n"
+      "# TYPE ringway_accept_paused_total counter\n"
+      "ringway_accept_paused_total 2\n";
   EXPECT_EQ(out, expected);
 }
 

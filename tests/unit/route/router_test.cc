@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -240,6 +241,40 @@ TEST(Router, ThousandRoutesAgreeWithBruteForce) {
   // The generator must exercise real matches, not just the catch-all.
   EXPECT_GT(fell_back, 2000);
   EXPECT_GT(matched, 19000);
+}
+
+config::Aggregate make_aggregate(std::string pattern, std::vector<std::string> methods = {"GET"}) {
+  auto ep = std::make_shared<agg::Endpoint>();
+  ep->path = std::move(pattern);
+  ep->methods = std::move(methods);
+  config::Aggregate a;
+  a.endpoint = std::move(ep);
+  return a;
+}
+
+TEST(Router, AggregateEndpointsAreARouteActionTriedFirst) {
+  const std::vector<config::Route> routes = {make_route("/"), make_route("/profile/")};
+  const std::vector<config::Aggregate> aggs = {make_aggregate("/profile/{id}"),
+                                               make_aggregate("/feed", {"GET", "HEAD"})};
+  Router router(routes, aggs);
+  Match m = router.match(Req("/profile/42").r);
+  ASSERT_TRUE(m.found());
+  EXPECT_EQ(m.aggregate, &aggs[0]);
+  EXPECT_EQ(m.route, nullptr);
+  EXPECT_EQ(m.route_index, 2u);  // numbered after the routes, like the filters and metrics number it
+  m = router.match(Req("/feed", "HEAD").r);
+  EXPECT_EQ(m.aggregate, &aggs[1]);
+  EXPECT_EQ(m.route_index, 3u);
+  // Another method, or a path the pattern does not take, falls through to the routes.
+  m = router.match(Req("/profile/42", "POST").r);
+  EXPECT_EQ(m.aggregate, nullptr);
+  EXPECT_EQ(m.route, &routes[1]);
+  m = router.match(Req("/profile/42/x").r);
+  EXPECT_EQ(m.route, &routes[1]);
+  EXPECT_EQ(idx(router, Req("/other")), 0);
+  // Without aggregates nothing changes.
+  Router plain(routes);
+  EXPECT_EQ(plain.match(Req("/profile/42").r).route, &routes[1]);
 }
 
 }  // namespace

@@ -1,0 +1,114 @@
+// A connection on either side: the socket, its transport, the bytes received and not yet consumed,
+// and the one send in flight. Only the transport touches the socket for data: every receive,
+// send, splice, shutdown and socket option below goes through it. Owned by one worker (inside a
+// DownstreamConn or an UpstreamConn); recycled with a new generation once no SQE refers to it.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "ringway/core/timer_list.h"
+#include "ringway/net/buffers.h"
+#include "ringway/ring/loop.h"
+
+namespace ringway::net {
+
+// One send in flight on a socket: up to two ranges (a head and a body part), resumed on short
+// writes. What it holds is released by the owner once the send completes.
+struct SendOp {
+  iovec iov[2]{};
+  msghdr msg{};
+  Buf hold[2];
+  uint8_t count = 0;
+  bool busy = false;
+  // Advances over the n bytes the kernel took; true if some remain (a short write to resume).
+  bool advance(uint32_t n) {
+    bool more = false;
+    for (uint8_t i = 0; i < count; ++i) {
+      const uint32_t take = n < hold[i].len ? n : hold[i].len;
+      hold[i].off += take;
+      hold[i].len -= take;
+      n -= take;
+      if (hold[i].len > 0) more = true;
+    }
+    return more;
+  }
+};
+
+enum class TransportKind : uint8_t {
+  kPlain,  // bytes on the wire are the HTTP bytes
+  // kTls: user-space TLS (issue 13): ciphertext received is opened into plaintext, sends are
+  //       sealed, a handshake runs first, close sends close_notify; no splice either way.
+  // kKernelTls: records handed to the kernel after the handshake; splice again.
+};
+
+// What stands between a socket and the HTTP layer. It does no I/O of its own: the worker's ring
+// receives and sends, the transport says what the bytes mean. The plain transport is the identity
+// and costs one switch on the kind (no virtual call on the hot path).
+class Transport {
+ public:
+  TransportKind kind() const { return kind_; }
+  void reset(TransportKind k) { kind_ = k; }
+  // Whether body bytes may bypass user space: socket -> pipe (in) and pipe -> socket (out).
+  bool can_splice_in() const { return kind_ == TransportKind::kPlain; }
+  bool can_splice_out() const { return kind_ == TransportKind::kPlain; }
+  // Whether HTTP bytes may flow (a TLS handshake may still be running).
+  bool ready() const { return true; }
+
+ private:
+  TransportKind kind_ = TransportKind::kPlain;
+};
+
+struct Conn {
+  uint32_t index = 0;
+  uint32_t gen = 0;
+  int fd = -1;
+  uint16_t pending = 0;    // SQEs in flight that carry this conn's user_data
+  bool in_use = false;
+  bool recv_armed = false;
+  bool starved = false;    // a receive found the buffer ring empty; re-armed when buffers return
+  bool closing = false;
+  uint32_t rcvlowat = 1;   // SO_RCVLOWAT while a splice waits for body bytes
+  Buf in;                  // received plaintext, not yet consumed
+  SendOp send;
+  Transport transport;
+  core::TimerNode timer;   // one timeout at a time (which one: the owner's business)
+
+  // The connection whose timer node n is.
+  static Conn* of_timer(core::TimerNode* n) {
+    return reinterpret_cast<Conn*>(reinterpret_cast<char*>(n) - offsetof(Conn, timer));
+  }
+
+  // A new socket in this slot (the slot keeps its index; its generation moved on at recycle).
+  void open(int socket_fd, TransportKind kind);
+
+  // --- the socket, always through the transport ---
+  // A receive into a provided buffer of br; poll_first when no data can be there yet.
+  void prep_recv(io_uring_sqe* s, const ring::BufferRing& br, bool poll_first, uint64_t ud) const;
+  // Received bytes (provided buffer bid) become plaintext in `in`. False if `in` would exceed
+  // limit (a head too large); the buffer is returned either way.
+  bool received(Buffers& b, char* data, uint32_t n, int32_t bid, uint32_t limit);
+  // Submits what `send` holds as one SQE; false (no SQE) if it holds nothing.
+  bool start_send(ring::Loop& loop, uint64_t ud);
+  // A short message sent now, outside `send` (e.g. 100 Continue while `send` is idle). Best
+  // effort: a peer that cannot take a few bytes will not get its request answered either.
+  void send_now(std::string_view bytes);
+  // Ends our direction (lingering close): FIN for plain.
+  void shutdown_write();
+  // Body bytes socket -> pipe and pipe -> socket; only when can_splice_in()/can_splice_out().
+  // Non-blocking; return as splice(2).
+  ssize_t splice_to_pipe(int pipe_w, size_t n);
+  ssize_t splice_from_pipe(int pipe_r, size_t n);
+  // SO_RCVLOWAT for a splice waiting for `remaining` more bytes (capped), or 1 to reset. Only a
+  // transport that can splice in uses it: a TLS record boundary is not a byte count.
+  void set_rcvlowat(uint64_t remaining);
+  // Closes the socket; abort sends RST instead of FIN.
+  void close_socket(bool abort);
+};
+
+}  // namespace ringway::net

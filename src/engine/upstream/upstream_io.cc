@@ -1,0 +1,237 @@
+// Upstream connections: taken from the per-worker pools or connected through io_uring, a receive
+// kept armed on idle ones (an upstream closing an idle connection is noticed at once rather than
+// on reuse), and the one interface their users see: connected, data, sent, closed, failed. The
+// user is a forwarded exchange (proxy/exchange.cc) or an aggregate leg (proxy/aggregate.cc); a
+// health probe (issue 14) becomes a third.
+
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "server/worker.h"
+
+namespace ringway::server {
+namespace {
+
+// The user no longer hears from u, and forgets it.
+void detach_user(UpstreamConn& u) {
+  if (u.exchange != nullptr) {
+    u.exchange->up = nullptr;
+    u.exchange = nullptr;
+  }
+  if (u.leg != nullptr) {
+    u.leg->up = nullptr;
+    u.leg = nullptr;
+  }
+}
+
+}  // namespace
+
+UpstreamConn* Worker::new_upstream() {
+  UpstreamConn* u;
+  if (!free_upstreams_.empty()) {
+    u = upstreams_[free_upstreams_.back()].get();
+    free_upstreams_.pop_back();
+  } else {
+    upstreams_.push_back(std::make_unique<UpstreamConn>());
+    u = upstreams_.back().get();
+    u->index = static_cast<uint32_t>(upstreams_.size() - 1);
+    u->parser = std::make_unique<http::ResponseParser>(limits_);
+  }
+  u->in_use = true;
+  u->connected = false;
+  u->reusable = true;
+  u->exchange = nullptr;
+  u->leg = nullptr;
+  u->pool_prev = u->pool_next = nullptr;
+  u->served = 0;
+  u->out.clear();
+  return u;
+}
+
+UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused) {
+  if (pooled) {
+    if (UpstreamConn* u = pools_.take(instance)) {
+      reused = true;
+      metrics_->upstream_reused();
+      return u;
+    }
+  }
+  reused = false;
+  const config::Target& t = clusters_.instance(instance);
+  const int fd = socket(t.address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return nullptr;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  UpstreamConn& u = *new_upstream();
+  u.open(fd, net::TransportKind::kPlain);
+  u.instance = instance;
+  io_uring_sqe* s = loop_.sqe();
+  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&t.address.addr), t.address.len);
+  io_uring_sqe_set_data64(s, ring::pack(u.index, u.gen, kOpUpConnect));
+  ++u.pending;
+  metrics_->upstream_opened();
+  return &u;
+}
+
+void Worker::on_up_connect(UpstreamConn& u, int res) {
+  if (u.closing || !u.has_user()) return;
+  if (res < 0) {
+    u.reusable = false;
+    up_failed(u, upstream::classify_connect(res));
+    return;
+  }
+  u.connected = true;
+  up_connected(u);
+}
+
+void Worker::arm_up_recv(UpstreamConn& u, bool poll_first) {
+  if (u.recv_armed || u.starved || u.closing) return;
+  u.prep_recv(loop_.sqe(), buffers_.ring(), poll_first, ring::pack(u.index, u.gen, kOpUpRecv));
+  u.recv_armed = true;
+  ++u.pending;
+}
+
+void Worker::on_up_recv(UpstreamConn& u, int res, uint32_t flags) {
+  u.recv_armed = false;
+  if (res == -ENOBUFS) {
+    u.starved = true;
+    starved_upstreams_.push_back(&u);
+    return;
+  }
+  const bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
+  const int32_t bid = has_buf ? static_cast<int32_t>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+  if (u.closing || !u.has_user()) {
+    // An idle pooled connection that speaks or closes is finished: upstreams do not send
+    // unsolicited bytes on a healthy HTTP/1.1 connection.
+    if (bid >= 0) buffers_.ring().give_back(static_cast<uint16_t>(bid));
+    if (!u.closing) close_upstream(u);
+    return;
+  }
+  if (res <= 0) {
+    if (bid >= 0) buffers_.ring().give_back(static_cast<uint16_t>(bid));
+    up_closed(u, res);
+    return;
+  }
+  char* data = buffers_.ring().data(static_cast<uint16_t>(bid));
+  if (!u.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2)) {
+    u.reusable = false;
+    up_failed(u, upstream::FailureKind::kHeadTooLarge);
+    return;
+  }
+  up_data(u);
+}
+
+void Worker::up_send(UpstreamConn& u) {
+  if (!u.start_send(loop_, ring::pack(u.index, u.gen, kOpUpSend))) {
+    u.send.count = 0;
+    if (u.has_user()) up_sent(u);
+    return;
+  }
+  ++u.pending;
+}
+
+void Worker::on_up_send(UpstreamConn& u, int res) {
+  net::SendOp& s = u.send;
+  s.busy = false;
+  if (u.closing || !u.has_user()) {
+    s.count = 0;
+    return;
+  }
+  // We never submit an empty send, so 0 means the peer is gone as surely as an error does.
+  if (res <= 0) {
+    s.count = 0;
+    up_closed(u, res < 0 ? res : -EPIPE);
+    return;
+  }
+  if (s.advance(static_cast<uint32_t>(res))) {
+    up_send(u);
+    return;
+  }
+  s.count = 0;
+  up_sent(u);
+}
+
+// --- the user interface: one switch per event ---
+
+void Worker::up_connected(UpstreamConn& u) {
+  if (u.exchange != nullptr) {
+    Exchange& ex = *u.exchange;
+    set_timer(*ex.down, ex.request_done ? TimerKind::kResponse : TimerKind::kBody);
+    send_request_part(ex);
+  } else if (u.leg != nullptr) {
+    send_leg(*u.leg);
+  }
+}
+
+void Worker::up_data(UpstreamConn& u) {
+  if (u.exchange != nullptr) {
+    on_response_data(*u.exchange);
+  } else if (u.leg != nullptr) {
+    on_leg_data(*u.leg);
+  }
+}
+
+void Worker::up_sent(UpstreamConn& u) {
+  // A leg sends its head only; its receive is already armed.
+  if (u.exchange != nullptr) on_request_sent(*u.exchange);
+}
+
+void Worker::up_closed(UpstreamConn& u, int err) {
+  u.reusable = false;
+  if (u.exchange != nullptr) {
+    on_forward_closed(*u.exchange, err);
+  } else if (u.leg != nullptr) {
+    on_leg_closed(*u.leg, err);
+  }
+}
+
+void Worker::up_failed(UpstreamConn& u, upstream::FailureKind kind) {
+  if (u.exchange != nullptr) {
+    on_forward_failure(*u.exchange, kind);
+  } else if (u.leg != nullptr) {
+    on_leg_failure(*u.leg, kind);
+  }
+}
+
+// --- pools and close ---
+
+void Worker::release_upstream(UpstreamConn* u, bool reuse) {
+  detach_user(*u);
+  if (reuse && u->reusable && !draining_ && !u->send.busy && u->in.empty() && pools_.put(*u, now_ns_)) {
+    ++u->served;
+    u->set_rcvlowat(1);  // normally reset already when its pump finished
+    arm_up_recv(*u, true);  // an idle upstream says nothing until it closes
+    return;
+  }
+  close_upstream(*u);
+}
+
+void Worker::close_upstream(UpstreamConn& u) {
+  if (u.closing) return;
+  pools_.remove(u);
+  core::TimerList::disarm(&u.timer);
+  u.closing = true;
+  detach_user(u);
+  if (u.pending > 0) {
+    io_uring_sqe* s = loop_.sqe();
+    io_uring_prep_cancel_fd(s, u.fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(s, ring::pack(0, 0, kOpCancel));
+    return;
+  }
+  finalize_upstream(u);
+}
+
+void Worker::finalize_upstream(UpstreamConn& u) {
+  u.close_socket(false);
+  buffers_.release(u.in);
+  u.send.count = 0;
+  u.in_use = false;
+  u.gen = (u.gen + 1) & 0xffffff;
+  free_upstreams_.push_back(u.index);
+  if (accept_paused_) resume_accepting();  // a descriptor was freed
+}
+
+}  // namespace ringway::server
