@@ -23,18 +23,11 @@ void Worker::arm_accept(int fd, Op op, uint32_t slot) {
 }
 
 DownstreamConn* Worker::new_client() {
-  DownstreamConn* c;
-  if (!free_clients_.empty()) {
-    c = clients_[free_clients_.back()].get();
-    free_clients_.pop_back();
-  } else {
-    clients_.push_back(std::make_unique<DownstreamConn>());
-    c = clients_.back().get();
-    c->index = static_cast<uint32_t>(clients_.size() - 1);
-    c->parser = std::make_unique<http::RequestParser>(limits_);
-  }
-  c->in_use = true;
-  return c;
+  bool fresh = false;
+  DownstreamConn& c = clients_.take(fresh);
+  if (fresh) c.parser = std::make_unique<http::RequestParser>(limits_);
+  c.in_use = true;
+  return &c;
 }
 
 void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
@@ -245,7 +238,7 @@ void Worker::finalize_client(DownstreamConn& c) {
   if (c.ex != nullptr) end_exchange(c);
   c.in_use = false;
   c.gen = (c.gen + 1) & 0xffffff;
-  free_clients_.push_back(c.index);
+  clients_.give(c);
   --open_clients_;
   metrics_->downstream_closed();
   if (accept_paused_) resume_accepting();  // a descriptor was freed

@@ -78,15 +78,8 @@ void Worker::process_input(DownstreamConn& c) {
 }
 
 Exchange& Worker::begin_exchange(DownstreamConn& c) {
-  Exchange* ex;
-  if (!free_exchanges_.empty()) {
-    ex = exchanges_[free_exchanges_.back()].get();
-    free_exchanges_.pop_back();
-  } else {
-    exchanges_.push_back(std::make_unique<Exchange>());
-    ex = exchanges_.back().get();
-    ex->index = static_cast<uint32_t>(exchanges_.size() - 1);
-  }
+  bool fresh = false;
+  Exchange* ex = &exchanges_.take(fresh);
   const uint32_t index = ex->index;
   const uint32_t gen = ex->gen;
   *ex = Exchange{};  // the one reset per request
@@ -561,7 +554,7 @@ void Worker::end_exchange(DownstreamConn& c) {
   abort_aggregate(ex);
   ex.down = nullptr;
   ex.gen = (ex.gen + 1) & 0xffffff;
-  free_exchanges_.push_back(ex.index);
+  exchanges_.give(ex);
   c.ex = nullptr;
 }
 

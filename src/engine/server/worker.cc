@@ -72,14 +72,14 @@ Worker::Worker(Shared& shared, unsigned index)
 }
 
 Worker::~Worker() {
-  for (auto& c : clients_) {
+  for (auto& c : clients_.all()) {
     if (c->fd >= 0) close(c->fd);
   }
-  for (auto& ex : exchanges_) {
+  for (auto& ex : exchanges_.all()) {
     delete ex->admin_body;
     delete ex->agg;
   }
-  for (auto& u : upstreams_) {
+  for (auto& u : upstreams_.all()) {
     if (u->fd >= 0) close(u->fd);
   }
   for (int fd : listen_fds_) {
@@ -170,7 +170,7 @@ bool Worker::run(std::string& error) {
     flush_access_log(false);
     if (draining_) {
       if (open_clients_ == 0 || now_ns_ >= drain_deadline_ns_) {
-        for (auto& c : clients_) {
+        for (auto& c : clients_.all()) {
           if (c->in_use && !c->closing) close_client(*c, true);
         }
         while (UpstreamConn* u = pools_.any()) close_upstream(*u);
@@ -215,7 +215,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
 
   if (op == kOpClientRecv || op == kOpClientSend || op == kOpClientPollIn || op == kOpClientPollOut ||
       op == kOpAggDeadline) {
-    DownstreamConn& c = *clients_[idx];
+    DownstreamConn& c = clients_[idx];
     if (c.gen != (gen & 0xffffff) || !c.in_use) {
       // Cannot happen while objects are recycled only after their last completion; drop the
       // buffer rather than touch a stranger.
@@ -242,7 +242,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
     return;
   }
 
-  UpstreamConn& u = *upstreams_[idx];
+  UpstreamConn& u = upstreams_[idx];
   if (u.gen != (gen & 0xffffff) || !u.in_use) {
     if (flags & IORING_CQE_F_BUFFER) buffers_.ring().give_back(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     return;
@@ -338,7 +338,7 @@ void Worker::begin_drain() {
     close(fd);
     fd = -1;
   }
-  for (auto& c : clients_) {
+  for (auto& c : clients_.all()) {
     if (c->in_use && !c->closing && c->state == net::DownState::kIdle && !c->admin) close_client(*c, false);
   }
 }

@@ -19,6 +19,7 @@
 
 #include "ringway/agg/merger.h"
 #include "ringway/config/config.h"
+#include "ringway/core/slab.h"
 #include "ringway/core/timer_list.h"
 #include "ringway/filter/filter.h"
 #include "ringway/http/head_writer.h"
@@ -210,13 +211,10 @@ class Worker {
   uint64_t drain_deadline_ns_ = 0;
   bool stop_ = false;
 
-  std::vector<std::unique_ptr<DownstreamConn>> clients_;
-  std::vector<uint32_t> free_clients_;
+  core::Slab<DownstreamConn> clients_;
   uint32_t open_clients_ = 0;
-  std::vector<std::unique_ptr<Exchange>> exchanges_;
-  std::vector<uint32_t> free_exchanges_;
-  std::vector<std::unique_ptr<UpstreamConn>> upstreams_;
-  std::vector<uint32_t> free_upstreams_;
+  core::Slab<Exchange> exchanges_;
+  core::Slab<UpstreamConn> upstreams_;
   upstream::Pools pools_;
   std::vector<uint32_t> pick_cursors_;         // per cluster: this worker's round-robin position
   std::vector<DownstreamConn*> starved_clients_;

@@ -30,16 +30,9 @@ void detach_user(UpstreamConn& u) {
 }  // namespace
 
 UpstreamConn* Worker::new_upstream() {
-  UpstreamConn* u;
-  if (!free_upstreams_.empty()) {
-    u = upstreams_[free_upstreams_.back()].get();
-    free_upstreams_.pop_back();
-  } else {
-    upstreams_.push_back(std::make_unique<UpstreamConn>());
-    u = upstreams_.back().get();
-    u->index = static_cast<uint32_t>(upstreams_.size() - 1);
-    u->parser = std::make_unique<http::ResponseParser>(limits_);
-  }
+  bool fresh = false;
+  UpstreamConn* u = &upstreams_.take(fresh);
+  if (fresh) u->parser = std::make_unique<http::ResponseParser>(limits_);
   u->in_use = true;
   u->connected = false;
   u->reusable = true;
@@ -230,7 +223,7 @@ void Worker::finalize_upstream(UpstreamConn& u) {
   u.send.count = 0;
   u.in_use = false;
   u.gen = (u.gen + 1) & 0xffffff;
-  free_upstreams_.push_back(u.index);
+  upstreams_.give(u);
   if (accept_paused_) resume_accepting();  // a descriptor was freed
 }
 
