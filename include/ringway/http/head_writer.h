@@ -1,6 +1,7 @@
-// Serializes heads from parsed fields ("rebuild, never relay raw header bytes"): the request head
-// sent upstream and the response head sent downstream, plus gateway-made problem+json replies.
-// Pure functions writing into caller-owned buffers; no allocation. Any thread.
+// Serializes every head the gateway sends, from parsed fields ("rebuild, never relay raw header
+// bytes"): the request head sent upstream (forwarded requests and aggregate legs alike), the
+// response head relayed downstream, and the heads of the gateway's own replies (problem+json,
+// admin pages, merged aggregates). Pure functions writing into caller-owned buffers; any thread.
 #pragma once
 
 #include <cstddef>

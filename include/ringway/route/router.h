@@ -1,5 +1,6 @@
-// Routes compiled into an immutable matcher: built once per config, then shared read-only by all
-// workers. match() is allocation-free.
+// Routes and aggregate endpoints compiled into one immutable matcher: built once per config,
+// then shared read-only by all workers. match() says what a request is for (forward by a route,
+// fan out to an aggregate, or nothing) and is allocation-free.
 #pragma once
 
 #include <cstdint>

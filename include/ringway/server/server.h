@@ -1,5 +1,5 @@
-// Process start-up and shutdown: builds the shared immutable state (router, filters, metrics
-// registry), starts one pinned Worker thread per core, and turns SIGTERM/SIGINT into a graceful
+// Process start-up and shutdown: builds the shared immutable state (router with its aggregate
+// endpoints, upstream clusters, filters, metrics registry), starts one pinned Worker thread per core, and turns SIGTERM/SIGINT into a graceful
 // drain. Called once from main().
 #pragma once
 
