@@ -27,7 +27,7 @@ struct Response {
   std::string_view connection_tokens[Request::kMaxConnectionTokens];
   uint8_t connection_token_count = 0;
 
-  Header headers[kMaxHeaders];
+  HeaderArray headers;
   uint16_t header_count = 0;
   uint32_t head_bytes = 0;
 
