@@ -258,10 +258,15 @@ TEST(ChunkExtensions, CappedPerLineOnRequests) {
               ParseStatus::kError) << step;
     EXPECT_EQ(err.status, 400);
     EXPECT_EQ(err.detail, "chunk extensions too long");
-    // The last chunk's line counts too, and several extensions add up.
-    EXPECT_EQ(feed_request_body("3\r\nabc\r\n0" + ext_of(40) + ext_of(25) + "\r\n\r\n", lim, step,
-                                &err),
+    // The last chunk's line counts too, and several extensions add up (";" + name each; llhttp
+    // 8.1 takes no second extension after one with a value).
+    EXPECT_EQ(feed_request_body("3\r\nabc\r\n0;" + std::string(31, 'a') + ";" + std::string(31, 'b') +
+                                    "\r\n\r\n", lim, step, &err),
+              ParseStatus::kDone) << step;
+    EXPECT_EQ(feed_request_body("3\r\nabc\r\n0;" + std::string(31, 'a') + ";" + std::string(32, 'b') +
+                                    "\r\n\r\n", lim, step, &err),
               ParseStatus::kError) << step;
+    EXPECT_EQ(err.detail, "chunk extensions too long");
     EXPECT_EQ(feed_request_body("3;a;b;c\r\nabc\r\n0;d\r\n\r\n", lim, step, &err),
               ParseStatus::kDone) << step;
   }
