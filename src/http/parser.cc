@@ -925,6 +925,12 @@ ParseStatus RequestParser::parse_head(const char* data, size_t len, Request& req
     error_ = ParseError{400, "malformed request line"};
     return ParseStatus::kError;
   }
+  // llhttp also takes a bare LF as the blank line that ends the head; we refuse a bare LF there
+  // too (find_head_end() hands such heads over only so that they can be refused).
+  if (used < 4 || std::memcmp(data + used - 4, "\r\n\r\n", 4) != 0) {
+    error_ = ParseError{400, "head not ended by CRLF CRLF"};
+    return ParseStatus::kError;
+  }
   // RFC 9112 2.2: only empty lines may precede the request-line; llhttp also skips a bare CR.
   for (const char* q = data; q < c.method.data();) {
     if (*q == '\n') {

@@ -140,6 +140,8 @@ TEST(RequestLine, TabOrWhitespaceLineIs400UnknownMethodIs501) {
   EXPECT_EQ(status_of("BREW / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);    // a token we do not know
   EXPECT_EQ(status_of("get / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);     // methods are case-sensitive
   EXPECT_EQ(status_of("GETX / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
+  EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\n\n"), 400);  // bare LF as the blank line
+  EXPECT_EQ(status_of("GET / HTTP/1.0\r\n\n"), 400);
 }
 
 TEST(RequestLine, LongMethodIsNot414) {
