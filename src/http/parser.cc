@@ -824,6 +824,7 @@ ParseError check_incomplete_head(const char* data, size_t len, const Limits& lim
 
 ParseError check_incomplete_head(const char* data, size_t len, const Limits& limits,
                                  HeadScan& scan) {
+  if (len < scan.pos) scan = HeadScan{};  // not the head scanned so far: start over
   if (const ParseError e = scan_head(data, len, scan); e.status != 0) return e;
   // A request line of max_request_line bytes plus CRLF ends by index max_request_line + 1.
   const size_t probe = len < size_t{limits.max_request_line} + 2 ? len : size_t{limits.max_request_line} + 2;
@@ -879,6 +880,7 @@ ParseStatus RequestParser::parse_head(const char* data, size_t len, Request& req
   req.expect_continue = false;
   req.head_bytes = 0;
   reset_chunk_ext(cb_);
+  reset_head_scan();  // the next incomplete head starts a new scan
 
   if (first_line_length(data, len) > limits_.max_request_line) {
     // 414 is about the target (RFC 9110 15.5.15): a line made long by its method, or malformed

@@ -89,6 +89,22 @@ class RequestParser {
   // Call again for the next request on the connection (the parser resets itself).
   ParseStatus parse_head(const char* data, size_t len, Request& req);
 
+  // The free check_incomplete_head() with this parser's HeadScan: each call scans only the bytes
+  // added since the last one (a head sent a byte at a time costs O(n), not O(n^2)). data is the
+  // start of the head being received. The scan starts over after parse_head(), after
+  // reset_head_scan(), and whenever data moves (the engine gathered the head into a block).
+  ParseError check_incomplete_head(const char* data, size_t len) {
+    if (data != scan_data_) reset_head_scan();
+    scan_data_ = data;
+    return http::check_incomplete_head(data, len, limits_, scan_);
+  }
+  // Call when this parser starts serving a new connection: a partial head of the previous one
+  // may have been left behind at the same address.
+  void reset_head_scan() {
+    scan_ = HeadScan{};
+    scan_data_ = nullptr;
+  }
+
   // Body bytes of the current request (after kDone from parse_head). Sets *consumed to the bytes
   // that belong to this body (less than len only when the body ends inside data; the rest is the
   // next pipelined request). kDone when the body is complete, kIncomplete when more is expected.
@@ -104,6 +120,8 @@ class RequestParser {
  private:
   Limits limits_;
   ParseError error_;
+  HeadScan scan_;
+  const char* scan_data_ = nullptr;
   BodyFraming framing_ = BodyFraming::kNone;
   uint64_t remaining_ = 0;
   alignas(8) unsigned char llhttp_[128];  // llhttp_t, constructed in the .cc (size checked there)

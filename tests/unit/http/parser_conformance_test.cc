@@ -439,6 +439,35 @@ TEST(CheckIncompleteHead, IncrementalScanEqualsRescan) {
   }
 }
 
+TEST(CheckIncompleteHead, ParserKeepsTheScanPerConnection) {
+  RequestParser parser(Limits{});
+  Request req;
+  const std::string first = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string second = "GET /b HTTP/1.1\r\nHost: a\r\nX-A: \x01";
+  for (size_t n = 1; n < first.size(); ++n) {
+    ASSERT_EQ(parser.check_incomplete_head(first.data(), n).status, 0) << n;
+  }
+  ASSERT_EQ(parse_request(parser, first, req), ParseStatus::kDone);
+  // A new head, fed in pieces: answered at the bad byte, not before.
+  for (size_t n = 1; n < second.size(); ++n) {
+    ASSERT_EQ(parser.check_incomplete_head(second.data(), n).status, 0) << n;
+  }
+  EXPECT_EQ(parser.check_incomplete_head(second.data(), second.size()).status, 400);
+  // Another buffer, or a shorter one than last time, is not the same head: the scan starts over.
+  RequestParser other(Limits{});
+  EXPECT_EQ(other.check_incomplete_head(second.data(), second.size() - 1).status, 0);
+  EXPECT_EQ(other.check_incomplete_head(first.data(), 5).status, 0);
+  EXPECT_EQ(other.check_incomplete_head(first.data(), first.size() - 2).status, 0);
+  std::string moved = second;  // the same bytes gathered elsewhere
+  EXPECT_EQ(other.check_incomplete_head(moved.data(), moved.size()).status, 400);
+  // A new connection on a recycled parser, its first bytes at the old address.
+  std::string buf = "GET /x HTTP/1.1\r\nX-A: v";
+  EXPECT_EQ(other.check_incomplete_head(buf.data(), buf.size()).status, 0);
+  other.reset_head_scan();
+  buf = "GET /y HTTP/1.1\r\nX(A: v";
+  EXPECT_EQ(other.check_incomplete_head(buf.data(), buf.size()).status, 400);
+}
+
 // The scanner must never refuse what the full parser accepts: mutate valid heads at random and
 // compare.
 TEST(CheckIncompleteHead, NeverStricterThanParseHead) {
