@@ -1,7 +1,7 @@
 // HTTP/1.1 message parsing for the gateway: llhttp (strict mode) behind a small interface, plus
-// the checks llhttp 8.1.0 lacks (obs-fold, empty or '_' field names, Host rules, TE/CL conflicts,
-// size limits). One parser per connection, owned by that connection's worker. llhttp types never
-// leave src/http/.
+// the checks llhttp 8.1.0 lacks (obs-fold, empty or '_' field names, Host rules, TE lists and
+// TE/CL conflicts, request-line spacing and line ends, size limits, chunk-extension caps). One
+// parser per connection, owned by that connection's worker. llhttp types never leave src/http/.
 #pragma once
 
 #include <cstddef>
