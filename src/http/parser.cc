@@ -2,6 +2,10 @@
 // syntax while the callbacks below fill the Request/Response views and apply the checks llhttp
 // 8.1.0 lacks. llhttp is paused in on_headers_complete, so it never reads a body byte during
 // parse_head; it is resumed only for chunked bodies, whose framing it validates.
+// Two of llhttp's strict checks are relaxed because they are wrong for us, and done here instead:
+// the version (strict llhttp rejects HTTP/1.2, which RFC 9110 2.5 says to read as 1.1) and the
+// Transfer-Encoding list (strict llhttp rejects "chunked," and answers no status; this file judges
+// the whole combined list, RFC 9110 5.6.1, and tells llhttp the outcome in on_headers_complete).
 #include "ringway/http/parser.h"
 
 #include <llhttp.h>
@@ -46,6 +50,11 @@ struct HeadCtx {
   bool conn_keep_alive;
   bool expect_continue;
   bool te_final_chunked;
+  // The Transfer-Encoding list so far, all fields combined (see add_transfer_codings).
+  uint8_t te_codings;     // non-empty elements (saturates)
+  uint8_t te_chunked;     // of which "chunked" (saturates)
+  bool te_last_chunked;   // the last element is "chunked"
+  const char* te_bad;     // why the list is malformed, or null
   std::string_view host;
   uint64_t content_length;
 };
@@ -98,7 +107,8 @@ inline bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// RFC 9110 7.2: Host = uri-host [ ":" port ]. An empty value is allowed (RFC 9112 3.2).
+// RFC 9110 7.2: Host = uri-host [ ":" port ]. The grammar allows an empty value (RFC 9112 3.2);
+// callers that need an authority reject it themselves.
 bool valid_host(std::string_view h) {
   const size_t n = h.size();
   if (n == 0) return true;
@@ -141,6 +151,117 @@ bool parse_content_length(std::string_view v, uint64_t* out) {
   }
   *out = n;
   return true;
+}
+
+// RFC 9110 5.6.2 token characters.
+struct TcharTable {
+  bool ok[256] = {};
+  constexpr TcharTable() {
+    for (int c = 'a'; c <= 'z'; ++c) ok[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) ok[c] = true;
+    for (int c = '0'; c <= '9'; ++c) ok[c] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) ok[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr TcharTable kTchars;
+
+inline bool is_tchar(char c) { return kTchars.ok[static_cast<unsigned char>(c)]; }
+
+// Adds one Transfer-Encoding field value to the list. RFC 9112 6.1: Transfer-Encoding =
+// #transfer-coding; transfer-coding = token *( OWS ";" OWS token BWS "=" BWS ( token /
+// quoted-string ) ). Empty list elements are ignored (RFC 9110 5.6.1: ", chunked" and "chunked,"
+// are "chunked"), and repeated fields are one list in order (RFC 9110 5.3), so the judgment waits
+// for the end of the head (judge_transfer_codings).
+void add_transfer_codings(HeadCtx* c, std::string_view v) {
+  const size_t n = v.size();
+  size_t i = 0;
+  auto skip_ows = [&] {
+    while (i < n && is_ows(v[i])) ++i;
+  };
+  auto token = [&] {
+    const size_t b = i;
+    while (i < n && is_tchar(v[i])) ++i;
+    return v.substr(b, i - b);
+  };
+  for (;;) {
+    while (i < n && (v[i] == ',' || is_ows(v[i]))) ++i;
+    if (i == n) return;
+    const std::string_view name = token();
+    if (name.empty()) {
+      c->te_bad = "invalid Transfer-Encoding";
+      return;
+    }
+    bool params = false;
+    for (;;) {
+      skip_ows();
+      if (i == n || v[i] == ',') break;
+      if (v[i] != ';') {
+        c->te_bad = "invalid Transfer-Encoding";
+        return;
+      }
+      ++i;
+      skip_ows();
+      const bool has_name = !token().empty();
+      skip_ows();
+      if (!has_name || i == n || v[i] != '=') {
+        c->te_bad = "invalid transfer-coding parameter";
+        return;
+      }
+      ++i;
+      skip_ows();
+      if (i < n && v[i] == '"') {  // quoted-string (RFC 9110 5.6.4); llhttp vetted the bytes
+        for (++i; i < n && v[i] != '"'; ++i) {
+          if (v[i] == '\\') ++i;
+        }
+        if (i >= n) {
+          c->te_bad = "invalid transfer-coding parameter";
+          return;
+        }
+        ++i;
+      } else if (token().empty()) {
+        c->te_bad = "invalid transfer-coding parameter";
+        return;
+      }
+      params = true;
+    }
+    if (c->te_codings < 255) ++c->te_codings;
+    c->te_last_chunked = iequals(name, "chunked");
+    if (c->te_last_chunked) {
+      if (c->te_chunked < 255) ++c->te_chunked;
+      // RFC 9112 7 defines no parameters for chunked: a recipient cannot know what one means for
+      // the framing, so the length of the body is not reliably known.
+      if (params) c->te_bad = "parameters on the chunked transfer coding";
+    }
+  }
+}
+
+// RFC 9112 6.3 rule 4 and 6.1, with the status each failure earns. Requests: a malformed list, an
+// empty one, chunked twice (7: a sender MUST NOT) or chunked not last (MUST be 400 and close) are
+// malformed: 400. A well-formed list ending in one chunked with codings before it ("gzip, chunked")
+// is a request we could frame but cannot forward: TE is hop-by-hop, so the gateway would have to
+// decode gzip itself, which it does not implement: 501 (6.1: a server SHOULD answer 501 to a
+// coding it does not understand). Responses: 502 for what is malformed; otherwise the final
+// coding decides (not chunked: read until close).
+int judge_transfer_codings(llhttp_t* p, HeadCtx* c) {
+  if (c->is_request) {
+    if (c->te_bad != nullptr) return fail(c, 400, c->te_bad);
+    if (c->te_codings == 0) return fail(c, 400, "empty Transfer-Encoding");
+    if (c->te_chunked > 1) return fail(c, 400, "chunked transfer coding applied more than once");
+    if (!c->te_last_chunked) return fail(c, 400, "final transfer coding is not chunked");
+    if (c->te_codings > 1) return fail(c, 501, "unsupported transfer coding");
+  } else {
+    if (c->te_bad != nullptr) return fail(c, 502, c->te_bad);
+    if (c->te_chunked > 1) return fail(c, 502, "chunked applied more than once by upstream");
+  }
+  c->te_final_chunked = c->te_last_chunked;
+  // llhttp frames the body it may later be resumed for from its own flags: make them say what was
+  // decided here (its own reading of the list differs, e.g. for "chunked,").
+  if (c->te_final_chunked) {
+    p->flags |= F_CHUNKED;
+  } else {
+    p->flags &= static_cast<uint16_t>(~F_CHUNKED);
+  }
+  return 0;
 }
 
 // RFC 9110 7.6.1: Connection lists options; "close"/"keep-alive" are recorded, anything else names
@@ -247,8 +368,11 @@ int on_header_value_complete(llhttp_t* p) {
   switch (name.size()) {
     case 4:
       if (c->is_request && iequals(name, "host")) {
-        // RFC 9112 3.2: more than one Host, or an invalid value, is a 400.
+        // RFC 9112 3.2: more than one Host, or an invalid value, is a 400. An empty one is valid
+        // syntax for a target without authority, but the gateway has no default authority to
+        // route by, so it is refused like a missing one.
         if (++c->host_count > 1) return fail(c, 400, "more than one Host field");
+        if (value.empty()) return fail(c, 400, "empty Host");
         if (!valid_host(value)) return fail(c, 400, "invalid Host");
         c->host = value;
       }
@@ -275,24 +399,15 @@ int on_header_value_complete(llhttp_t* p) {
       break;
     case 17:
       if (iequals(name, "transfer-encoding")) {
-        ++c->te_count;
+        if (c->te_count < 255) ++c->te_count;
         if (c->is_request) {
           // RFC 9112 6.1: Transfer-Encoding was added in HTTP/1.1.
           if (p->http_minor == 0) return fail(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
           if (c->cl_count > 0) return fail(c, 400, "ambiguous framing: Transfer-Encoding with Content-Length");
-          // Only a single "chunked" is supported (RFC 9112 6.1: 501 for unknown codings).
-          if (c->te_count > 1 || !iequals(value, "chunked")) {
-            return fail(c, 501, "unsupported transfer coding");
-          }
-          c->te_final_chunked = true;
         } else {
           if (c->cl_count > 0) return fail(c, 502, "ambiguous framing from upstream");
-          // RFC 9112 6.3 rule 4: only the final coding decides chunked framing.
-          size_t comma = value.rfind(',');
-          const std::string_view last =
-              trim_ows(comma == std::string_view::npos ? value : value.substr(comma + 1));
-          c->te_final_chunked = iequals(last, "chunked");
         }
+        add_transfer_codings(c, value);
       }
       break;
     default:
@@ -304,6 +419,9 @@ int on_header_value_complete(llhttp_t* p) {
 int on_headers_complete(llhttp_t* p) {
   HeadCtx* c = ctx_of(p);
   if (c == nullptr) return 0;
+  if (c->te_count > 0) {
+    if (const int rc = judge_transfer_codings(p, c); rc != 0) return rc;
+  }
   c->headers_done = true;
   // The gateway does not switch protocols: Upgrade is hop-by-hop and stripped, so the message is
   // an ordinary one and llhttp must not treat what follows as another protocol.
@@ -326,6 +444,33 @@ int on_body(llhttp_t* p, const char* at, size_t len) {
   return 0;
 }
 
+// Chunk extensions are counted as they are read (name and value bytes, plus the ';' and '='
+// each implies; llhttp strict allows no whitespace around them), against a cap per chunk-size line
+// and per message (Limits).
+int count_chunk_ext(llhttp_t* p, size_t n) {
+  detail::CallbackState* cb = cb_of(p);
+  // n is at most one buffer; the sums stop growing at the first overflow.
+  cb->ext_line += static_cast<uint32_t>(n);
+  cb->ext_message += static_cast<uint32_t>(n);
+  if (cb->ext_line > cb->ext_line_max || cb->ext_message > cb->ext_message_max) {
+    cb->ext_overflow = true;
+    llhttp_set_error_reason(p, "chunk extensions too long");
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int on_chunk_extension_name(llhttp_t* p, const char*, size_t n) { return count_chunk_ext(p, n); }
+int on_chunk_extension_value(llhttp_t* p, const char*, size_t n) { return count_chunk_ext(p, n); }
+int on_chunk_extension_name_complete(llhttp_t* p) { return count_chunk_ext(p, 1); }
+int on_chunk_extension_value_complete(llhttp_t* p) { return count_chunk_ext(p, 1); }
+
+// Called when a chunk-size line is complete: the next line starts a new count.
+int on_chunk_header(llhttp_t* p) {
+  cb_of(p)->ext_line = 0;
+  return 0;
+}
+
 // Constant-initialized (designated initializers in declaration order), so parsers constructed
 // during another translation unit's static initialization still see complete settings.
 constexpr llhttp_settings_t kSettings = {
@@ -334,11 +479,16 @@ constexpr llhttp_settings_t kSettings = {
     .on_method = on_method,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_chunk_extension_name = on_chunk_extension_name,
+    .on_chunk_extension_value = on_chunk_extension_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value_complete = on_header_value_complete,
+    .on_chunk_extension_name_complete = on_chunk_extension_name_complete,
+    .on_chunk_extension_value_complete = on_chunk_extension_value_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 inline llhttp_t* ll(void* state) { return static_cast<llhttp_t*>(state); }
@@ -352,6 +502,166 @@ void init_ctx(HeadCtx& c, const Limits& limits, bool is_request, Header* headers
   c.max_headers = limits.max_header_count < kMaxHeaders ? limits.max_header_count : kMaxHeaders;
   c.conn_tokens = tokens;
   c.conn_token_count = token_count;
+}
+
+// ---- the early head scanner (check_incomplete_head) ----
+// A byte-at-a-time state machine over a request head that may still be arriving. It accepts
+// exactly the bytes that can still lead to a head parse_head() accepts, so a client learns of an
+// invalid byte when it arrives rather than when the head (or the head timeout) ends: RFC 9112 2.2
+// (lines end in CRLF; empty lines before the request-line are skipped), 3 (method SP
+// request-target SP HTTP-version), 5 (field-name ":" OWS field-value OWS, no obs-fold) and
+// RFC 9110 5.5 / 5.6.2 (tchar names; values of VCHAR, obs-text, SP and HTAB). Where the full
+// parse is stricter still (e.g. which bytes a path may hold), llhttp decides later.
+
+enum ScanState : uint8_t {
+  kScanLead,         // before the request-line: empty lines allowed
+  kScanLeadCr,       // CR of such an empty line
+  kScanMethod,       // count = method bytes so far
+  kScanTargetStart,  // after the SP following the method
+  kScanTarget,
+  kScanVersion,      // count = bytes of "HTTP/d.d" matched
+  kScanLineCr,       // CR ending the request-line or a field line
+  kScanFieldStart,   // start of a field line, or of the blank line ending the head
+  kScanName,
+  kScanValue,
+  kScanEndCr,        // CR of the blank line
+  kScanDone,         // the head ended; nothing more to check here
+};
+
+enum : uint8_t { kClassTchar = 1, kClassValue = 2, kClassTarget = 4 };
+
+struct ScanClasses {
+  uint8_t of[256] = {};
+  constexpr ScanClasses() {
+    for (int c = 0; c < 256; ++c) {
+      uint8_t k = 0;
+      if (kTchars.ok[c]) k |= kClassTchar;
+      // field-vchar / obs-text, SP and HTAB (OWS inside a value).
+      if ((c >= 0x21 && c != 0x7f) || c == ' ' || c == '\t') k |= kClassValue;
+      // Any visible byte: llhttp, not this scanner, decides which of them a target may hold.
+      if (c >= 0x21 && c != 0x7f) k |= kClassTarget;
+      of[c] = k;
+    }
+  }
+};
+constexpr ScanClasses kScan;
+
+constexpr std::string_view kVersionShape = "HTTP/d.d";
+
+ParseError scan_fail(const char* detail) { return ParseError{400, detail}; }
+
+ParseError scan_head(const char* data, size_t len, HeadScan& scan) {
+  uint8_t st = scan.state;
+  uint8_t n = scan.count;
+  for (size_t i = scan.pos; i < len; ++i) {
+    const unsigned char ch = static_cast<unsigned char>(data[i]);
+    const uint8_t k = kScan.of[ch];
+    switch (st) {
+      case kScanLead:
+        if (ch == '\r') {
+          st = kScanLeadCr;
+        } else if (ch == '\n') {
+          // llhttp skips a bare LF here as well.
+        } else if (k & kClassTchar) {
+          st = kScanMethod;
+          n = 1;
+        } else {
+          // A line of whitespace before the request, or a request-line that starts with one.
+          return scan_fail("invalid character before the method");
+        }
+        break;
+      case kScanLeadCr:
+        if (ch != '\n') return scan_fail("CR without LF");
+        st = kScanLead;
+        break;
+      case kScanMethod:
+        if (k & kClassTchar) {
+          if (++n > kMaxMethodLength) return ParseError{501, "method not implemented"};
+        } else if (ch == ' ') {
+          st = kScanTargetStart;
+        } else {
+          return scan_fail("invalid character in method");  // e.g. HTAB for SP
+        }
+        break;
+      case kScanTargetStart:
+        if (!(k & kClassTarget)) return scan_fail("malformed request line");
+        st = kScanTarget;
+        break;
+      case kScanTarget:
+        if (ch == ' ') {
+          st = kScanVersion;
+          n = 0;
+        } else if (!(k & kClassTarget)) {
+          return scan_fail("invalid character in request-target");
+        }
+        break;
+      case kScanVersion:
+        if (n == kVersionShape.size()) {
+          if (ch != '\r') return scan_fail("malformed HTTP version");
+          st = kScanLineCr;
+        } else if (kVersionShape[n] == 'd' ? (ch >= '0' && ch <= '9') : ch == kVersionShape[n]) {
+          ++n;
+        } else {
+          return scan_fail("malformed HTTP version");
+        }
+        break;
+      case kScanLineCr:
+        if (ch != '\n') return scan_fail("CR without LF");
+        st = kScanFieldStart;
+        break;
+      case kScanFieldStart:
+        if (ch == '\r') {
+          st = kScanEndCr;
+        } else if (ch == '_') {
+          return scan_fail("underscore in field name");
+        } else if (k & kClassTchar) {
+          st = kScanName;
+        } else if (ch == ' ' || ch == '\t') {
+          return scan_fail("obsolete line folding");  // or space after the request-line
+        } else if (ch == ':') {
+          return scan_fail("empty field name");
+        } else {
+          return scan_fail("invalid character in field name");
+        }
+        break;
+      case kScanName:
+        if (ch == ':') {
+          st = kScanValue;
+        } else if (ch == '_') {
+          return scan_fail("underscore in field name");
+        } else if (!(k & kClassTchar)) {
+          return scan_fail("invalid character in field name");  // incl. SP before ':'
+        }
+        break;
+      case kScanValue:
+        if (ch == '\r') {
+          st = kScanLineCr;
+        } else if (!(k & kClassValue)) {
+          return scan_fail("invalid character in field value");  // incl. bare LF, NUL
+        }
+        break;
+      case kScanEndCr:
+        if (ch != '\n') return scan_fail("CR without LF");
+        st = kScanDone;
+        break;
+      default:  // kScanDone
+        i = len;
+        break;
+    }
+  }
+  scan.pos = static_cast<uint32_t>(len);
+  scan.state = st;
+  scan.count = n;
+  return ParseError{0, {}};
+}
+
+// For a request head llhttp refused at its method: 400 if the request-line is malformed there (a
+// line of whitespace before it, HTAB for SP, a byte no method has), else the method is well formed
+// but not one we know: 501 (RFC 9110 9.1).
+ParseError classify_method_error(const char* data, size_t len) {
+  HeadScan scan;
+  const ParseError e = scan_head(data, len, scan);
+  return e.status != 0 ? e : ParseError{501, "method not implemented"};
 }
 
 // Runs llhttp over one head. Returns the bytes llhttp consumed, or 0 with *err set.
@@ -368,9 +678,10 @@ size_t run_head(llhttp_t* p, HeadCtx& c, const char* data, size_t len, ParseErro
     uint16_t status = c.is_request ? 400 : 502;
     const char* reason = llhttp_get_error_reason(p);
     if (rc == HPE_OK) reason = "incomplete head";
-    if (c.is_request && rc == HPE_INVALID_METHOD) status = 501;
-    // Codings after "chunked", or chunked twice: unsupported (see on_header_value_complete).
-    if (c.is_request && rc == HPE_INVALID_TRANSFER_ENCODING) status = 501;
+    if (c.is_request && rc == HPE_INVALID_METHOD) {
+      *err = classify_method_error(data, len);
+      return 0;
+    }
     *err = ParseError{status, reason != nullptr ? reason : "malformed head"};
     return 0;
   }
@@ -452,6 +763,7 @@ const char* split_target(Request& req) {
     // RFC 9112 3.2.4: asterisk-form is only for OPTIONS.
     if (req.method != Method::kOptions) return "asterisk-form target without OPTIONS";
     req.path = t;
+    req.asterisk_form = true;
     return nullptr;
   } else {
     // RFC 9112 3.2.2 absolute-form: the target's authority replaces Host.
@@ -506,6 +818,14 @@ size_t find_head_end(const char* data, size_t len) {
 }
 
 ParseError check_incomplete_head(const char* data, size_t len, const Limits& limits) {
+  HeadScan scan;
+  return check_incomplete_head(data, len, limits, scan);
+}
+
+ParseError check_incomplete_head(const char* data, size_t len, const Limits& limits,
+                                 HeadScan& scan) {
+  if (len < scan.pos) scan = HeadScan{};  // not the head scanned so far: start over
+  if (const ParseError e = scan_head(data, len, scan); e.status != 0) return e;
   // A request line of max_request_line bytes plus CRLF ends by index max_request_line + 1.
   const size_t probe = len < size_t{limits.max_request_line} + 2 ? len : size_t{limits.max_request_line} + 2;
   if (len > size_t{limits.max_request_line} + 1 && std::memchr(data, '\n', probe) == nullptr) {
@@ -517,9 +837,32 @@ ParseError check_incomplete_head(const char* data, size_t len, const Limits& lim
 
 // ---------------- RequestParser ----------------
 
+namespace {
+
+void init_llhttp(void* storage, llhttp_type_t type, detail::CallbackState* cb, const Limits& limits) {
+  llhttp_t* p = static_cast<llhttp_t*>(storage);
+  llhttp_init(p, type, &kSettings);
+  p->data = cb;
+  if (type == HTTP_REQUEST) {
+    // llhttp_reset keeps these. The version and the Transfer-Encoding list are judged in this
+    // file (see the top), which needs llhttp to let them through.
+    p->lenient_flags |= LENIENT_VERSION | LENIENT_TRANSFER_ENCODING;
+  }
+  cb->ext_line_max = limits.max_chunk_ext_line;
+  cb->ext_message_max = limits.max_chunk_ext_message;
+}
+
+// A new message: its chunk extensions are counted from zero.
+void reset_chunk_ext(detail::CallbackState& cb) {
+  cb.ext_line = 0;
+  cb.ext_message = 0;
+  cb.ext_overflow = false;
+}
+
+}  // namespace
+
 RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
-  llhttp_init(reinterpret_cast<llhttp_t*>(llhttp_), HTTP_REQUEST, &kSettings);
-  reinterpret_cast<llhttp_t*>(llhttp_)->data = &cb_;
+  init_llhttp(llhttp_, HTTP_REQUEST, &cb_, limits_);
   state_ = llhttp_;
 }
 
@@ -531,13 +874,20 @@ ParseStatus RequestParser::parse_head(const char* data, size_t len, Request& req
   req.host = {};
   req.query = {};
   req.has_query = false;
+  req.asterisk_form = false;
   req.framing = BodyFraming::kNone;
   req.content_length = 0;
   req.expect_continue = false;
   req.head_bytes = 0;
+  reset_chunk_ext(cb_);
+  reset_head_scan();  // the next incomplete head starts a new scan
 
   if (first_line_length(data, len) > limits_.max_request_line) {
-    error_ = ParseError{414, "request line too long"};
+    // 414 is about the target (RFC 9110 15.5.15): a line made long by its method, or malformed
+    // before its target, gets the answer that method or byte deserves.
+    HeadScan scan;
+    const ParseError e = scan_head(data, len, scan);
+    error_ = e.status != 0 ? e : ParseError{414, "request line too long"};
     return ParseStatus::kError;
   }
   if (len > limits_.max_head_bytes) {
@@ -552,11 +902,14 @@ ParseStatus RequestParser::parse_head(const char* data, size_t len, Request& req
   const size_t used = run_head(p, c, data, len, &error_);
   if (used == 0) return ParseStatus::kError;
 
-  if (p->http_major != 1 || p->http_minor > 1) {
+  // RFC 9110 2.5 / 15.6.6: a major version other than 1 (HTTP/2.0 or 3.x in an HTTP/1 request-line,
+  // or 0.9) is one we do not support; an unknown minor version of 1 is read as 1.1, the highest we
+  // implement (llhttp lets both through: LENIENT_VERSION).
+  if (p->http_major != 1) {
     error_ = ParseError{505, "HTTP version not supported"};
     return ParseStatus::kError;
   }
-  req.version_minor = p->http_minor;
+  req.version_minor = p->http_minor > 1 ? 1 : p->http_minor;
   req.method = method_from_llhttp(p->method);
   req.method_name = c.method;
   req.target = c.url;
@@ -564,10 +917,32 @@ ParseStatus RequestParser::parse_head(const char* data, size_t len, Request& req
     error_ = ParseError{501, "CONNECT is not supported"};
     return ParseStatus::kError;
   }
-  // RFC 9112 3: exactly one SP between method and request-target (llhttp skips several).
-  if (c.method.data() + c.method.size() + 1 != c.url.data()) {
+  // RFC 9112 3: exactly one SP between method, request-target and version (llhttp skips several),
+  // and the line ends in CRLF: llhttp takes a bare LF there, which we refuse everywhere else in a
+  // head (RFC 9112 2.2 only allows it). The url is followed by "HTTP/d.d" and a line end in data,
+  // so url_end[0..10] is in bounds.
+  const char* url_end = c.url.data() + c.url.size();
+  if (c.method.data() + c.method.size() + 1 != c.url.data() || url_end[0] != ' ' ||
+      url_end[1] != 'H' || url_end[9] != '\r') {
     error_ = ParseError{400, "malformed request line"};
     return ParseStatus::kError;
+  }
+  // llhttp also takes a bare LF as the blank line that ends the head; we refuse a bare LF there
+  // too (find_head_end() hands such heads over only so that they can be refused).
+  if (used < 4 || std::memcmp(data + used - 4, "\r\n\r\n", 4) != 0) {
+    error_ = ParseError{400, "head not ended by CRLF CRLF"};
+    return ParseStatus::kError;
+  }
+  // RFC 9112 2.2: only empty lines may precede the request-line; llhttp also skips a bare CR.
+  for (const char* q = data; q < c.method.data();) {
+    if (*q == '\n') {
+      ++q;
+    } else if (q[0] == '\r' && q[1] == '\n') {
+      q += 2;
+    } else {
+      error_ = ParseError{400, "invalid bytes before the request line"};
+      return ParseStatus::kError;
+    }
   }
   // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400.
   if (c.host_count == 0 && req.version_minor == 1) {
@@ -636,6 +1011,7 @@ ParseStatus RequestParser::feed_body(const char* data, size_t len, size_t* consu
                                      &remaining_, data, len, consumed, &done);
   if (st == ParseStatus::kError) {
     const char* reason = llhttp_get_error_reason(ll(state_));
+    if (cb_.ext_overflow) reason = "chunk extensions too long";
     error_ = ParseError{400, reason != nullptr ? reason : "invalid chunked body"};
     framing_ = BodyFraming::kNone;
   } else if (done) {
@@ -647,8 +1023,7 @@ ParseStatus RequestParser::feed_body(const char* data, size_t len, size_t* consu
 // ---------------- ResponseParser ----------------
 
 ResponseParser::ResponseParser(const Limits& limits) : limits_(limits) {
-  llhttp_init(reinterpret_cast<llhttp_t*>(llhttp_), HTTP_RESPONSE, &kSettings);
-  reinterpret_cast<llhttp_t*>(llhttp_)->data = &cb_;
+  init_llhttp(llhttp_, HTTP_RESPONSE, &cb_, limits_);
   state_ = llhttp_;
 }
 
@@ -661,6 +1036,7 @@ ParseStatus ResponseParser::parse_head(const char* data, size_t len, bool reques
   resp.framing = ResponseFraming::kNone;
   resp.content_length = 0;
   resp.head_bytes = 0;
+  reset_chunk_ext(cb_);
 
   if (len > limits_.max_head_bytes || first_line_length(data, len) > limits_.max_request_line) {
     error_ = ParseError{502, "upstream response head too large"};
@@ -725,7 +1101,8 @@ ParseStatus ResponseParser::feed_body(const char* data, size_t len, size_t* cons
   const ParseStatus st = feed_common(ll(state_), framing_ == ResponseFraming::kLength ? 1 : 2,
                                      &remaining_, data, len, consumed, &done);
   if (st == ParseStatus::kError) {
-    error_ = ParseError{502, "invalid chunked body from upstream"};
+    error_ = ParseError{502, cb_.ext_overflow ? "chunk extensions from upstream too long"
+                                              : "invalid chunked body from upstream"};
     framing_ = ResponseFraming::kNone;
   } else if (done) {
     framing_ = ResponseFraming::kNone;

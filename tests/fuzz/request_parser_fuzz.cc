@@ -33,15 +33,31 @@ void run_requests(const char* data, size_t size, const Limits& limits) {
     const size_t n = find_head_end(p, avail);
     if (n == 0) {
       const ParseError e = check_incomplete_head(p, avail, limits);
-      if (e.status != 0 && e.status != 414 && e.status != 431) std::abort();
+      if (e.status != 0 && e.status != 400 && e.status != 414 && e.status != 431 &&
+          e.status != 501) {
+        std::abort();
+      }
+      // Resuming a scan gives what a rescan gives.
+      HeadScan scan;
+      const size_t half = avail / 2;
+      if (check_incomplete_head(p, half, limits, scan).status == 0 &&
+          check_incomplete_head(p, avail, limits, scan).status != e.status) {
+        std::abort();
+      }
       return;
     }
     if (n > avail) std::abort();
+    // What the early scanner refuses, the full parse refuses too (414/431 depend on the limits
+    // being compared with a head that is already complete, so only the byte checks count here).
+    HeadScan whole;
+    const uint16_t early = check_incomplete_head(p, n, limits, whole).status;
+    const bool early_refused = early == 400 || early == 501;
     if (parser.parse_head(p, n, req) != ParseStatus::kDone) {
       const size_t w = write_problem(out, 512, parser.error().status, parser.error().detail, true);
       if (w == 0 || w > 512) std::abort();
       return;
     }
+    if (early_refused) std::abort();
     if (req.head_bytes != n) std::abort();
     check_inside(req.target, p, p + n);
     check_inside(req.method_name, p, p + n);

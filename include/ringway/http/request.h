@@ -40,11 +40,17 @@ enum class BodyFraming : uint8_t {
 struct Request {
   Method method = Method::kOther;
   std::string_view method_name;  // e.g. "GET", "PROPFIND"
-  std::string_view target;       // request-target exactly as received (origin-form)
+  std::string_view target;       // request-target exactly as received (origin-, absolute- or
+                                 // asterisk-form)
   std::string_view path;         // target up to '?' (or '#')
   std::string_view query;        // after '?', without it; empty when has_query is false
   bool has_query = false;
-  uint8_t version_minor = 1;     // HTTP/1.<minor>; major is always 1 after parsing
+  // "OPTIONS * HTTP/1.1" (RFC 9112 3.2.4): a question about the server itself, not a resource;
+  // target and path are "*". Only OPTIONS may use it; the parser rejects any other method.
+  bool asterisk_form = false;
+  // HTTP/1.<minor>: 0 or 1. Major is always 1 after parsing; a higher 1.x minor is read as 1
+  // (RFC 9110 2.5: handle it as the highest minor version we implement).
+  uint8_t version_minor = 1;
   std::string_view host;         // value of the single Host field (empty if HTTP/1.0 without Host)
 
   BodyFraming framing = BodyFraming::kNone;
