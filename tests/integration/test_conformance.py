@@ -226,7 +226,6 @@ def test_long_method_answered_before_the_line_ends(gateway, echo):
 
 # ---- OPTIONS * (RFC 9112 3.2.4): answered by the gateway itself ----
 
-@pytest.mark.xfail(reason="engine part pending", strict=False)
 def test_options_asterisk_answered_locally(gw, echo):
     with Conn(gw.port) as c:
         c.send(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")

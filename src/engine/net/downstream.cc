@@ -26,6 +26,7 @@ DownstreamConn* Worker::new_client() {
   bool fresh = false;
   DownstreamConn& c = clients_.take(fresh);
   if (fresh) c.parser = std::make_unique<http::RequestParser>(limits_);
+  c.parser->reset_head_scan();  // a slot's parser outlives its connections
   c.in_use = true;
   return &c;
 }

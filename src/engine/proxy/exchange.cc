@@ -42,7 +42,9 @@ void Worker::process_input(DownstreamConn& c) {
   }
   const size_t end = http::find_head_end(c.in.begin(), c.in.len);
   if (end == 0) {
-    const http::ParseError e = http::check_incomplete_head(c.in.begin(), c.in.len, limits_);
+    // Scans only what arrived since the last call: a head dripped a byte at a time costs linear
+    // work, and a byte no valid head can have is answered at once (400, 414, 431, 501).
+    const http::ParseError e = c.parser->check_incomplete_head(c.in.begin(), c.in.len);
     if (e.status != 0) {
       local_reply(c, e.status, e.detail, true);
       return;
@@ -119,9 +121,10 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
     serve_admin(c, req);
     return;
   }
-  if (req.method == http::Method::kOptions && req.target == "*") {
-    // RFC 9112 3.2.4: the asterisk form asks about the server itself, not a resource behind it.
-    // Any method is forwarded; these are the ones every route takes.
+  if (req.asterisk_form) {
+    // RFC 9112 3.2.4: the asterisk form (the parser allows it for OPTIONS only) asks about the
+    // server itself, not a resource behind it. Any method is forwarded; these are the ones every
+    // route takes.
     static constexpr http::Header kAllow[] = {{"Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}};
     http::LocalHead head;
     head.status = 200;
