@@ -174,6 +174,33 @@ TEST(BuiltinFilters, ErrorsNameTheSource) {
   }
 }
 
+// Until the engine runs the Redis connection, a cluster-scoped limit is refused with one clear
+// error, from a flag or a route, rather than silently enforced per process; a spec that is wrong
+// in another way still reports that first.
+TEST(BuiltinFilters, ClusterScopeIsRefusedUntilWired) {
+  for (int where = 0; where < 2; ++where) {
+    config::Config cfg = two_routes();
+    if (where == 0) {
+      cfg.rate_limits = {"10/s", "100/s,burst=20,key=ip,scope=cluster"};
+    } else {
+      cfg.routes[1].rate_limits = {"5/s,scope=cluster"};
+    }
+    std::vector<std::unique_ptr<FilterFactory>> out;
+    std::string error;
+    EXPECT_FALSE(build(cfg, out, error));
+    EXPECT_EQ(error, "cluster rate limits are not wired into the engine yet");
+    EXPECT_TRUE(out.empty() || dynamic_cast<rate_limit::RateLimitFilterFactory*>(out.back().get()) == nullptr);
+  }
+  config::Config cfg = two_routes();
+  cfg.rate_limits = {"10/s,scope=cluster,scope=local"};
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  EXPECT_FALSE(build(cfg, out, error));
+  EXPECT_NE(error.find("scope given twice"), std::string::npos) << error;
+  cfg.rate_limits = {"10/s,scope=local"};
+  EXPECT_TRUE(build(cfg, out, error)) << error;
+}
+
 TEST(BuiltinFilters, KeyFilesAreRead) {
   const std::string keys = write_temp("# consumers\nalice=key-0001\nbob=key-0002\n");
   const std::string secret = write_temp("0123456789abcdef0123456789abcdef\n");
