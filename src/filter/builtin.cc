@@ -8,6 +8,7 @@
 
 #include "filter/api_key/api_key.h"
 #include "filter/jwt/jwt.h"
+#include "filter/rate_limit/cluster_lease.h"
 #include "filter/rate_limit/rate_limit.h"
 
 namespace ringway::filter {
@@ -173,6 +174,39 @@ bool reject_unwired_cluster_limits(const std::vector<rate_limit::RateLimitSpec>&
   return true;
 }
 
+// The Redis settings against the specs: each only makes sense with the other.
+bool check_cluster_settings(const config::Config& cfg, const std::vector<rate_limit::RateLimitSpec>& specs,
+                            std::string& error) {
+  const bool any_cluster = std::any_of(specs.begin(), specs.end(),
+                                       [](const rate_limit::RateLimitSpec& s) { return s.cluster; });
+  if (!cfg.has_redis && (!cfg.redis_password.empty() || cfg.redis_database != 0)) {
+    error = "redis.password/redis.database need --redis (\"redis\": {\"address\"})";
+    return false;
+  }
+  if (any_cluster && !cfg.has_redis) {
+    error = "--rate-limit: scope=cluster needs --redis HOST:PORT or --redis unix:PATH";
+    return false;
+  }
+  if (cfg.has_redis && !any_cluster) {
+    error = "--redis: no rate limit has scope=cluster";
+    return false;
+  }
+  rate_limit::FailureConfig failure;
+  std::string why;
+  if (!rate_limit::parse_failure_policy(cfg.redis_failure, failure, why)) {
+    error = "--redis-failure: " + why;
+    return false;
+  }
+  for (const rate_limit::RateLimitSpec& s : specs) {
+    rate_limit::BucketParams p;
+    if (s.cluster && !rate_limit::cluster_params(s, p, why)) {
+      error = "--rate-limit: " + why;
+      return false;
+    }
+  }
+  return true;
+}
+
 bool build_rate_limits(const config::Config& cfg, std::vector<std::unique_ptr<FilterFactory>>& out,
                        std::string& error) {
   std::vector<rate_limit::RateLimitSpec> specs;
@@ -189,6 +223,7 @@ bool build_rate_limits(const config::Config& cfg, std::vector<std::unique_ptr<Fi
       specs.back().route_index = static_cast<uint32_t>(i);
     }
   }
+  if (!check_cluster_settings(cfg, specs, error)) return false;
   if (specs.empty()) return true;
   if (specs.size() > rate_limit::RateLimitFilterFactory::kMaxSpecs) {
     error = "--rate-limit: at most " + std::to_string(rate_limit::RateLimitFilterFactory::kMaxSpecs) +
