@@ -885,6 +885,83 @@ TEST_F(RedisLeaseTest, DatabaseIsSelected) {
   EXPECT_EQ(in, "+OK\r\n:1\r\n");
 }
 
+// The whole design in one thread, as the engine will run it: three "gateway processes", each
+// with its own lease pool and Redis connection, offered load skewed 60/30/10 far above the
+// limit for ~300 ms. A request is admitted only with a token drawn from a lease Redis granted;
+// an empty pool sends one lease request (one refill in flight per key); Redis' "empty, retry in
+// X" rejects locally until then; expired leftovers are given back. The total admitted stays
+// within the header's bound B + R*D/U + P*L (measured D encloses every Redis call), Redis sees
+// far fewer calls than requests, and at least the burst is admitted.
+TEST_F(RedisLeaseTest, ProcessesWithLeasePoolsStayWithinTheBound) {
+  const RateLimitSpec spec = spec_of("1000/s,burst=100,scope=cluster");
+  BucketParams p;
+  std::string err;
+  ASSERT_TRUE(cluster_params(spec, p, err)) << err;
+  const uint64_t ttl = 50 * kMs;
+  const uint32_t lease = cluster_lease_size(spec, ttl, 3, 4);  // min(100/4, 1000*0.05/3) = 16
+  ASSERT_EQ(lease, 16u);
+  const std::string bucket = cluster_bucket_key(spec, "", "client-1");
+  const uint64_t key = hash_key("client-1", 7);
+  struct Process {
+    std::unique_ptr<LeaseConn> conn;
+    ClusterLeasePool pool{64};
+    int share = 0;
+  };
+  std::vector<std::unique_ptr<Process>> procs;
+  for (int share : {6, 3, 1}) {
+    procs.push_back(std::make_unique<Process>());
+    procs.back()->conn = connect();
+    procs.back()->share = share;
+  }
+  auto mono = [] {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+  };
+  uint64_t admitted = 0, offered = 0, redis_calls = 0, given_back = 0;
+  const uint64_t start = mono();
+  while (mono() - start < 300 * kMs) {
+    for (auto& owned : procs) {
+      Process& pr = *owned;
+      for (int i = 0; i < pr.share; ++i) {
+        ++offered;
+        const uint64_t now = mono();
+        const uint32_t slot = pr.pool.find_or_insert(key, now);
+        ASSERT_NE(slot, ClusterLeasePool::kNoSlot);
+        bool drew = pr.pool.draw(slot, key, now) == 1;
+        const bool denied = !drew && now < pr.pool.denied_until(slot, key);
+        if (!drew && !denied && pr.pool.begin_refill(slot, key, now, ttl)) {
+          uint64_t stamp = 0;
+          if (const uint32_t left = pr.pool.take_leftover(slot, key, now, false, &stamp)) {
+            const LeaseReply g = pr.conn->give(bucket, p, stamp, left);
+            ASSERT_TRUE(g.ok()) << g.message;
+            given_back += g.count;
+            ++redis_calls;
+          }
+          const uint64_t queued = mono();
+          const LeaseReply r = pr.conn->take(bucket, p, lease);
+          ++redis_calls;
+          ASSERT_TRUE(r.ok()) << r.message;
+          const uint64_t back = mono();
+          if (r.count > 0) {
+            ASSERT_TRUE(pr.pool.install(slot, key, r.count, queued, ttl, r.stamp, back));
+          } else {
+            pr.pool.set_denied_until(slot, key, back + r.retry_ns);
+          }
+          pr.pool.end_refill(slot, key);
+          drew = pr.pool.draw(slot, key, back) == 1;
+        }
+        admitted += drew;
+      }
+    }
+  }
+  const uint64_t elapsed = mono() - start;
+  const uint64_t bound = 100 + elapsed / p.interval_ns + 1 + 3 * lease;
+  EXPECT_LE(admitted, bound) << "offered " << offered << ", Redis calls " << redis_calls << ", given back " << given_back;
+  EXPECT_GE(admitted, 100u);
+  EXPECT_LT(redis_calls * 4, offered) << admitted << " admitted";
+}
+
 TEST(RedisAuthTest, PasswordIsSentAndAFailureIsAnAuthError) {
   RedisProcess redis;
   std::string why;
