@@ -470,7 +470,11 @@ uint32_t ClusterLeasePool::draw(uint32_t slot, uint64_t key, uint64_t now_ns, ui
   // The slot may have been reclaimed between the first key check and the CAS: then the tokens
   // were another key's, and go back (header: "the only imprecision").
   if (s.key.load(std::memory_order_seq_cst) != key) {
-    s.word.fetch_add(n, std::memory_order_seq_cst);
+    // A CAS, not fetch_add: a carry out of the 24 token bits would move the deadline.
+    w = s.word.load(std::memory_order_acquire);
+    while (!s.word.compare_exchange_weak(w, (w & ~kTokenMask) | std::min<uint64_t>(tokens_of(w) + n, kTokenMask),
+                                         std::memory_order_seq_cst)) {
+    }
     return 0;
   }
   return n;
