@@ -621,7 +621,8 @@ uint32_t cluster_lease_size(const RateLimitSpec& spec, uint64_t ttl_ns, uint32_t
   const uint64_t by_burst = spec.burst / std::max<uint32_t>(1, divisor);
   const __uint128_t by_rate = static_cast<__uint128_t>(spec.rate) * ttl_ns /
                               (static_cast<__uint128_t>(spec.unit_s) * kNsPerSec * std::max<uint32_t>(1, instances));
-  const uint64_t l = std::min<uint64_t>(by_burst, static_cast<uint64_t>(std::min<__uint128_t>(by_rate, ClusterLeasePool::kMaxLease)));
+  const uint64_t capped = static_cast<uint64_t>(std::min<__uint128_t>(by_rate, ClusterLeasePool::kMaxLease));
+  const uint64_t l = std::min(by_burst, capped);
   return static_cast<uint32_t>(std::clamp<uint64_t>(l, 1, ClusterLeasePool::kMaxLease));
 }
 
