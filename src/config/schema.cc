@@ -167,6 +167,38 @@ bool add_rate_limit(Config& c, std::string_view v, std::string& e) {
   return true;
 }
 
+// --- cluster rate limits (issue 15) ---
+
+bool set_redis(Config& c, std::string_view v, std::string& e) {
+  if (v.substr(0, 5) == "unix:") {
+    const std::string_view path = v.substr(5);
+    // sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+    if (path.empty() || path.size() > 107 || !no_ctl(path)) {
+      e = "expected unix:PATH with a socket path of 1 to 107 bytes";
+      return false;
+    }
+    c.redis_unix_path.assign(path);
+    c.redis_address = Address{};
+  } else {
+    if (!parse_host_port(std::string(v), c.redis_address, e)) return false;
+    c.redis_unix_path.clear();
+  }
+  c.has_redis = true;
+  return true;
+}
+
+bool set_redis_failure(Config& c, std::string_view v, std::string& e) {
+  if (!printable_text(v, "deny, allow, local or local:N", e)) return false;
+  c.redis_failure.assign(v);
+  return true;
+}
+
+bool set_redis_password(Config& c, std::string_view v, std::string& e) {
+  if (!printable_text(v, "a password (a non-empty string)", e)) return false;
+  c.redis_password.assign(v);
+  return true;
+}
+
 // "NAME=VALUE" with both sides non-empty. The message never repeats VALUE: for --api-key it is a
 // secret.
 bool split_assignment(std::string_view v, std::string_view what, std::string& e) {
@@ -418,10 +450,14 @@ constexpr Option kOptions[] = {
   {.flag = "sqpoll", .json_key = "sqpoll", .default_text = "off", .help = "use an SQPOLL kernel thread per ring (costs a core)", .json_kind = JsonKind::kBool, .set = set_bool<&Config::sqpoll>},
   {.flag = "splice", .json_key = "splice", .metavar = "on|off", .default_text = "on", .help = "move Content-Length bodies with splice(2) (zero-copy); off copies through buffers", .json_kind = JsonKind::kBool, .set = set_bool<&Config::splice>},
   {.flag = "splice-min-bytes", .json_key = "splice_min_bytes", .metavar = "SIZE", .default_text = "32k", .help = "bodies with less than this left after the head take the copy path", .json_kind = JsonKind::kScalar, .set = set_size<Config, &Config::splice_min_bytes, std::numeric_limits<uint64_t>::max()>},
-  {.flag = "rate-limit", .json_key = "rate_limits", .metavar = "SPEC", .default_text = "none", .help = "RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|header:NAME][,route=PREFIX], UNIT s|m|h; repeatable", .json_kind = JsonKind::kStringList, .set = add_rate_limit, .clear = [](Config& c) { c.rate_limits.clear(); }},
+  {.flag = "rate-limit", .json_key = "rate_limits", .metavar = "SPEC", .default_text = "none", .help = "RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|header:NAME][,route=PREFIX][,scope=local|cluster], UNIT s|m|h; repeatable", .json_kind = JsonKind::kStringList, .set = add_rate_limit, .clear = [](Config& c) { c.rate_limits.clear(); }},
   {.flag = "rate-limit-keys", .json_key = "rate_limit_keys", .metavar = "N", .default_text = "65536", .help = "keys tracked per rate-limit spec (idle keys expire)", .json_kind = JsonKind::kScalar, .set = set_count<&Config::rate_limit_keys, 16, 1u << 24>},
   {.flag = "rate-limit-headers", .json_key = "rate_limit_headers", .default_text = "off", .help = "add RateLimit/RateLimit-Policy fields to allowed responses too", .json_kind = JsonKind::kBool, .set = set_bool<&Config::rate_limit_headers>},
   {.flag = "rate-limit-legacy-headers", .json_key = "rate_limit_legacy_headers", .default_text = "off", .help = "emit X-RateLimit-Limit/-Remaining/-Reset instead of the draft fields", .json_kind = JsonKind::kBool, .set = set_bool<&Config::rate_limit_legacy_headers>},
+  {.flag = "redis", .json_key = "redis.address", .metavar = "HOST:PORT|unix:PATH", .default_text = "none", .help = "Redis holding the buckets of scope=cluster rate limits (password, database: \"redis\" in the config file)", .json_kind = JsonKind::kString, .set = set_redis},
+  {.flag = "redis-failure", .json_key = "redis.failure", .metavar = "deny|allow|local[:N]", .default_text = "deny", .help = "Redis unreachable and leased tokens spent: 429, admit, or enforce 1/N of each cluster limit here", .json_kind = JsonKind::kString, .set = set_redis_failure},
+  {.json_key = "redis.password", .json_kind = JsonKind::kString, .set = set_redis_password},
+  {.json_key = "redis.database", .json_kind = JsonKind::kScalar, .set = set_count<&Config::redis_database, 0, 1u << 20>},
   {.flag = "auth", .json_key = "auth", .metavar = "none|api-key|jwt|any", .default_text = "none", .help = "authentication for routes that do not set their own", .json_kind = JsonKind::kString, .set = set_auth},
   {.flag = "api-key", .json_key = "api_keys", .metavar = "NAME=KEY", .default_text = "none", .help = "API key of consumer NAME (forwarded as X-Consumer); repeatable", .json_kind = JsonKind::kStringList, .set = add_api_key, .clear = [](Config& c) { c.api_keys.clear(); }},
   {.flag = "api-keys-file", .json_key = "api_keys_file", .metavar = "FILE", .default_text = "none", .help = "file of NAME=KEY lines ('#' comments)", .json_kind = JsonKind::kString, .set = set_path<&Config::api_keys_file>},

@@ -111,6 +111,15 @@ struct Config {
   bool rate_limit_headers = false;           // fields on allowed responses too
   bool rate_limit_legacy_headers = false;    // X-RateLimit-* instead of RateLimit/-Policy
 
+  // Cluster-scoped rate limits (issue 15): the Redis holding their buckets. The policy text is
+  // parsed, and the whole set checked against the specs, by filter::build_builtin_filters().
+  bool has_redis = false;                    // --redis given
+  Address redis_address;                     // --redis HOST:PORT
+  std::string redis_unix_path;               // --redis unix:PATH (then redis_address is unused)
+  std::string redis_failure = "deny";        // --redis-failure deny|allow|local[:N]
+  std::string redis_password;                // "redis": {"password"}: file only, argv is public
+  uint32_t redis_database = 0;               // "redis": {"database"}
+
   // API keys (issue 6). NAME=KEY text: the keys are hashed when the filter is built.
   std::vector<std::string> api_keys;         // --api-key NAME=KEY (repeatable)
   std::string api_keys_file;                 // --api-keys-file

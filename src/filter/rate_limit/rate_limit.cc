@@ -135,7 +135,7 @@ bool parse_rate_limit_spec(std::string_view text, RateLimitSpec& out, std::strin
     return false;
   }
 
-  bool seen_burst = false, seen_key = false, seen_route = false;
+  bool seen_burst = false, seen_key = false, seen_route = false, seen_scope = false;
   while (comma != std::string_view::npos) {
     comma = rest.find(',');
     const std::string_view opt = rest.substr(0, comma);
@@ -181,8 +181,15 @@ bool parse_rate_limit_spec(std::string_view text, RateLimitSpec& out, std::strin
       }
       seen_route = true;
       s.route = std::string(value);
+    } else if (name == "scope") {
+      if (seen_scope || (value != "local" && value != "cluster")) {
+        error = quoted + (seen_scope ? "scope given twice" : "scope must be local or cluster");
+        return false;
+      }
+      seen_scope = true;
+      s.cluster = value == "cluster";
     } else {
-      error = quoted + "unknown option '" + std::string(name) + "' (expected burst, key or route)";
+      error = quoted + "unknown option '" + std::string(name) + "' (expected burst, key, route or scope)";
       return false;
     }
   }

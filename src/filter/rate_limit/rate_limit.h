@@ -27,7 +27,8 @@ enum class KeySource : uint8_t {
 // A request whose key source is missing or empty is counted under one shared "anonymous" key of
 // the spec, so clients without a key share one bucket rather than escaping the limit.
 
-// One --rate-limit SPEC: RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|header:NAME][,route=PREFIX]
+// One --rate-limit SPEC:
+//   RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|header:NAME][,route=PREFIX][,scope=local|cluster]
 struct RateLimitSpec {
   uint64_t rate = 0;        // requests per unit, 1..1e9 (and at most one per ns)
   uint32_t unit_s = 1;      // 1 (s), 60 (m) or 3600 (h)
@@ -41,6 +42,9 @@ struct RateLimitSpec {
   // when routes share a prefix and differ by host or method). Not settable from SPEC text.
   static constexpr uint32_t kAnyRoute = UINT32_MAX;
   uint32_t route_index = kAnyRoute;
+  // scope=cluster (issue 15): the limit holds for every gateway sharing one Redis
+  // (cluster_lease.h); scope=local (the default): for this process.
+  bool cluster = false;
 };
 
 // Parses SPEC; on failure returns false with a one-line reason in `error`.

@@ -506,6 +506,64 @@ TEST(ConfigFilters, BadFilterFlagsNameTheFlagAndNeverEchoAKey) {
   }
 }
 
+// Cluster rate limits (issue 15): the Redis rows, from flags and from the "redis" object.
+TEST(ConfigFilters, RedisRows) {
+  LoadResult r = run({kRoute});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_FALSE(r.config.has_redis);
+  EXPECT_EQ(r.config.redis_failure, "deny");
+  EXPECT_EQ(r.config.redis_database, 0u);
+
+  r = run({kRoute, "--rate-limit", "100/s,burst=20,key=ip,scope=cluster", "--redis", "127.0.0.1:6380",
+           "--redis-failure", "local:3"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.config.has_redis);
+  EXPECT_EQ(r.config.redis_address.port, 6380);
+  EXPECT_EQ(r.config.redis_address.host, "127.0.0.1");
+  EXPECT_EQ(r.config.redis_unix_path, "");
+  EXPECT_EQ(r.config.redis_failure, "local:3");
+  EXPECT_EQ(r.config.rate_limits, std::vector<std::string>{"100/s,burst=20,key=ip,scope=cluster"});
+
+  r = run({kRoute, "--redis=unix:/run/redis/redis.sock"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.config.redis_unix_path, "/run/redis/redis.sock");
+
+  Config c;
+  std::string err;
+  ASSERT_TRUE(apply_json(R"({"redis": {"address": "unix:/tmp/r.sock", "failure": "allow",
+                                       "password": "s3cret", "database": 2}})", c, err)) << err;
+  EXPECT_TRUE(c.has_redis);
+  EXPECT_EQ(c.redis_unix_path, "/tmp/r.sock");
+  EXPECT_EQ(c.redis_failure, "allow");
+  EXPECT_EQ(c.redis_password, "s3cret");
+  EXPECT_EQ(c.redis_database, 2u);
+
+  const std::vector<BadCase> bad = {
+      {{kRoute, "--redis", "unix:"}, "--redis: expected unix:PATH"},
+      {{kRoute, "--redis", "unix:/" + std::string(120, 'x')}, "--redis: expected unix:PATH"},
+      {{kRoute, "--redis", "127.0.0.1"}, "--redis: missing port"},
+      {{kRoute, "--redis", "127.0.0.1:0"}, "--redis: invalid port"},
+      {{kRoute, "--redis", "127.0.0.1:notaport"}, "--redis"},
+      {{kRoute, "--redis-failure", ""}, "--redis-failure"},
+      {{kRoute, "--redis-password", "x"}, "unknown flag '--redis-password'"},  // never on argv
+  };
+  for (const BadCase& bc : bad) {
+    LoadResult br = run(bc.args);
+    EXPECT_FALSE(br.ok) << bc.expect;
+    EXPECT_NE(br.error.find(bc.expect), std::string::npos) << bc.expect << " -> " << br.error;
+  }
+  for (const auto& [json, expect] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"redis": {"database": -1}})", "redis.database"},
+           {R"({"redis": {"database": "x"}})", "redis.database"},
+           {R"({"redis": {"password": ""}})", "redis.password"},
+           {R"({"redis": {"sentinel": "x"}})", "redis.sentinel: unknown key"},
+           {R"({"redis": "127.0.0.1:6379"})", "redis: expected an object"}}) {
+    Config bc;
+    EXPECT_FALSE(apply_json(json, bc, err)) << json;
+    EXPECT_NE(err.find(expect), std::string::npos) << json << " -> " << err;
+  }
+}
+
 TEST(ConfigFilters, JsonTopLevelAndPerRoute) {
   Config c;
   std::string err;
@@ -594,7 +652,8 @@ TEST(ConfigFilters, HelpListsTheFilterFlags) {
                         "--rate-limit-legacy-headers", "--api-key NAME=KEY", "--api-keys-file FILE",
                         "--api-key-header NAME", "--api-key-query PARAM", "--jwt-jwks FILE",
                         "--jwt-key KID=", "--jwt-leeway DUR", "--jwt-issuer ISS", "--jwt-audience AUD",
-                        "--jwt-claim-header CLAIM=HEADER", "--auth none|api-key|jwt|any"}) {
+                        "--jwt-claim-header CLAIM=HEADER", "--auth none|api-key|jwt|any",
+                        "--redis HOST:PORT|unix:PATH", "--redis-failure deny|allow|local[:N]"}) {
     EXPECT_NE(out.find(f), std::string::npos) << f;
   }
   EXPECT_NE(out.find("(default: X-API-Key)"), std::string::npos);

@@ -174,6 +174,82 @@ TEST(BuiltinFilters, ErrorsNameTheSource) {
   }
 }
 
+// Until the engine runs the Redis connection, a cluster-scoped limit is refused with one clear
+// error, from a flag or a route, rather than silently enforced per process; a spec that is wrong
+// in another way still reports that first.
+TEST(BuiltinFilters, ClusterScopeIsRefusedUntilWired) {
+  for (int where = 0; where < 2; ++where) {
+    config::Config cfg = two_routes();
+    cfg.has_redis = true;
+    cfg.redis_unix_path = "/run/redis/redis.sock";
+    cfg.redis_failure = "local:3";
+    cfg.redis_password = "pw";
+    cfg.redis_database = 2;
+    if (where == 0) {
+      cfg.rate_limits = {"10/s", "100/s,burst=20,key=ip,scope=cluster"};
+    } else {
+      cfg.routes[1].rate_limits = {"5/s,scope=cluster"};
+    }
+    std::vector<std::unique_ptr<FilterFactory>> out;
+    std::string error;
+    EXPECT_FALSE(build(cfg, out, error));
+    EXPECT_EQ(error, "cluster rate limits are not wired into the engine yet");
+    EXPECT_TRUE(out.empty() || dynamic_cast<rate_limit::RateLimitFilterFactory*>(out.back().get()) == nullptr);
+  }
+  config::Config cfg = two_routes();
+  cfg.has_redis = true;
+  cfg.rate_limits = {"10/s,scope=cluster,scope=local"};
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  EXPECT_FALSE(build(cfg, out, error));
+  EXPECT_NE(error.find("scope given twice"), std::string::npos) << error;
+  cfg.has_redis = false;
+  cfg.rate_limits = {"10/s,scope=local"};
+  EXPECT_TRUE(build(cfg, out, error)) << error;
+}
+
+// The Redis settings and the cluster specs need each other; each mistake is named before the
+// "not wired" refusal.
+TEST(BuiltinFilters, ClusterSettingsAreChecked) {
+  struct Case {
+    void (*edit)(config::Config&);
+    const char* expect;
+  };
+  const Case cases[] = {
+      {[](config::Config& c) { c.rate_limits = {"10/s,scope=cluster"}; }, "scope=cluster needs --redis"},
+      {[](config::Config& c) { c.routes[0].rate_limits = {"10/s,scope=cluster"}; }, "scope=cluster needs --redis"},
+      {[](config::Config& c) { c.has_redis = true; }, "--redis: no rate limit has scope=cluster"},
+      {[](config::Config& c) { c.has_redis = true; c.rate_limits = {"10/s"}; }, "--redis: no rate limit has scope=cluster"},
+      {[](config::Config& c) { c.redis_password = "pw"; }, "need --redis"},
+      {[](config::Config& c) { c.redis_database = 1; }, "need --redis"},
+      {[](config::Config& c) {
+         c.has_redis = true;
+         c.rate_limits = {"10/s,scope=cluster"};
+         c.redis_failure = "open";
+       },
+       "--redis-failure: expected deny, allow, local or local:N"},
+      {[](config::Config& c) {
+         c.has_redis = true;
+         c.rate_limits = {"1/h,burst=10000,scope=cluster"};
+       },
+       "104 days"},
+  };
+  for (const Case& tc : cases) {
+    config::Config cfg = two_routes();
+    tc.edit(cfg);
+    std::vector<std::unique_ptr<FilterFactory>> out;
+    std::string error;
+    EXPECT_FALSE(build(cfg, out, error)) << tc.expect;
+    EXPECT_NE(error.find(tc.expect), std::string::npos) << tc.expect << " -> " << error;
+  }
+  // A local spec may be as long as the local limiter allows (104 days is a cluster bound).
+  config::Config cfg = two_routes();
+  cfg.rate_limits = {"1/h,burst=10000"};
+  std::vector<std::unique_ptr<FilterFactory>> out;
+  std::string error;
+  EXPECT_TRUE(build(cfg, out, error)) << error;
+}
+
 TEST(BuiltinFilters, KeyFilesAreRead) {
   const std::string keys = write_temp("# consumers\nalice=key-0001\nbob=key-0002\n");
   const std::string secret = write_temp("0123456789abcdef0123456789abcdef\n");
