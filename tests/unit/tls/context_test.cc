@@ -277,6 +277,22 @@ TEST(TlsResumption, TicketsResumeAcrossContextsSharingTheKeyFile) {
   }
 }
 
+TEST(TlsResumption, ClientKeepsATls12SessionResumedWithoutANewTicket) {
+  // Many TLS 1.2 servers resume without issuing a new ticket; OpenSSL then reports no new
+  // session, and the client must keep the one it used. Stand-in: our server context with
+  // OpenSSL's built-in ticket keys, which renew nothing.
+  auto sctx = build_server(all_certs());
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(sctx->ssl_ctx(), nullptr);
+  auto cctx = build_client();
+  SSL_CTX_set_max_proto_version(cctx->ssl_ctx(), TLS1_2_VERSION);
+  EXPECT_FALSE(connect(*sctx, *cctx, "a.test", "k").server.resumed);
+  for (int i = 0; i < 3; ++i) {
+    Result r = connect(*sctx, *cctx, "a.test", "k");
+    EXPECT_TRUE(r.server.resumed) << i;
+    EXPECT_EQ(cctx->cached(), 1u);
+  }
+}
+
 TEST(TlsResumption, RandomKeysRotateAndOldTicketsStillDecrypt) {
   auto sctx = build_server(all_certs());
   ASSERT_FALSE(sctx->ticket_keys()->from_file());
