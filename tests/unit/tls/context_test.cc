@@ -5,8 +5,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "ringway/config/config.h"
 
 #include "link.h"
 #include "ringway/tls/client_context.h"
@@ -456,12 +461,73 @@ TEST(TlsServerContext, ReloadFailureKeepsTheOldContextWorking) {
   EXPECT_TRUE(link.handshake());  // the old SSL_CTX lived on through its SSL
 }
 
-TEST(TlsKernel, ProbeAnswersWithoutCrashing) {
-  // This machine's kernel has no TLS ULP (ARCHITECTURE.md); elsewhere it may. Either way the
-  // probe must answer and leak nothing.
+TEST(TlsServerContext, SettingsFromTheConfigRows) {
+  config::Config cfg;
+  cfg.tls_certs = {{pki().rsa_cert, pki().rsa_key}, {pki().ec_cert, pki().ec_key}};
+  cfg.tls_min_version = "1.3";
+  cfg.tls_ciphers = "ECDHE-RSA-AES256-GCM-SHA384";
+  cfg.tls_ciphersuites = "TLS_AES_256_GCM_SHA384";
+  cfg.tls_client_ca = pki().ca;
+  cfg.tls_client_auth = "optional";
+  cfg.tls_ticket_key_file = "/some/keys";
+  const ServerSettings s = server_settings(cfg);
+  ASSERT_EQ(s.certs.size(), 2u);
+  EXPECT_EQ(s.certs[1].cert, pki().ec_cert);
+  EXPECT_EQ(s.certs[1].key, pki().ec_key);
+  EXPECT_EQ(s.min_version, Version::kTls13);
+  EXPECT_EQ(s.ciphers, "ECDHE-RSA-AES256-GCM-SHA384");
+  EXPECT_EQ(s.ciphersuites, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(s.client_ca_file, pki().ca);
+  EXPECT_EQ(s.client_auth, ClientAuth::kOptional);
+  EXPECT_EQ(s.ticket_key_file, "/some/keys");
+  cfg.tls_client_auth = "required";
+  cfg.tls_min_version = "1.2";
+  EXPECT_EQ(server_settings(cfg).client_auth, ClientAuth::kRequired);
+  EXPECT_EQ(server_settings(cfg).min_version, Version::kTls12);
+  EXPECT_EQ(server_settings(config::Config{}).client_auth, ClientAuth::kNone);
+}
+
+TEST(TlsServerContext, SharedByThreadsWhileTicketKeysRotate) {
+  // One context, as the workers share it; each thread has its own client context (per worker).
+  // Fewer rotations than TicketKeys::kRetiredKept: nothing is freed while the threads run.
+  auto sctx = build_server(all_certs());
+  std::atomic<int> ok{0}, resumed{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      auto cctx = build_client();
+      for (int i = 0; i < 40; ++i) {
+        Result r = connect(*sctx, *cctx, t % 2 ? "a.test" : "b.test", "k");
+        ok += r.ok;
+        resumed += r.server.resumed;
+      }
+    });
+  }
+  std::thread rotator([&] {
+    for (size_t i = 0; i + 1 < TicketKeys::kRetiredKept && !stop; ++i) {
+      sctx->ticket_keys()->rotate();
+      std::this_thread::yield();
+    }
+  });
+  for (std::thread& t : threads) t.join();
+  stop = true;
+  rotator.join();
+  EXPECT_EQ(ok.load(), 120);
+  EXPECT_GT(resumed.load(), 100);  // all but the first of each thread, less any after a drop
+}
+
+TEST(TlsKernel, ProbeAgreesWithTheKernelsListOfUlps) {
+  // This machine's kernel has no TLS ULP (ARCHITECTURE.md); elsewhere it may. After the probe
+  // (which may have auto-loaded the module) the kernel lists "tls" exactly when it has it.
   const bool available = kernel_tls_available();
   RecordProperty("kernel_tls", available ? "yes" : "no");
-  EXPECT_EQ(available, kernel_tls_available());
+  std::ifstream in("/proc/sys/net/ipv4/tcp_available_ulp");
+  if (!in) GTEST_SKIP() << "no /proc/sys/net/ipv4/tcp_available_ulp";
+  std::string word;
+  bool listed = false;
+  while (in >> word) listed |= word == "tls";
+  EXPECT_EQ(available, listed);
 }
 
 }  // namespace
