@@ -271,6 +271,8 @@ std::shared_ptr<const ServerContext> ServerContext::build(const ServerSettings& 
   struct Built {
     SSL_CTX* ctx;                     // our reference, dropped at the end
     std::vector<std::string> sorted;  // its names, to find a second key type for the same names
+    std::vector<int> key_types;       // EVP_PKEY base ids loaded into ctx
+    std::string first_cert;           // for errors
   };
   std::vector<Built> built;
   auto release = [&] {
@@ -289,14 +291,23 @@ std::shared_ptr<const ServerContext> ServerContext::build(const ServerSettings& 
     std::sort(sorted.begin(), sorted.end());
     auto same = std::find_if(built.begin(), built.end(),
                              [&](const Built& b) { return b.sorted == sorted; });
+    const int key_type = EVP_PKEY_get_base_id(SSL_CTX_get0_privatekey(ctx));
     if (same != built.end()) {
+      SSL_CTX_free(ctx);
+      // Same names and key type: the second could never be chosen; say so rather than guess.
+      if (std::find(same->key_types.begin(), same->key_types.end(), key_type) !=
+          same->key_types.end()) {
+        error = "certificates '" + same->first_cert + "' and '" + files.cert +
+                "' have the same names and key type; only one of them could ever be used";
+        return release(), nullptr;
+      }
       // Another key type for the same names (RSA next to ECDSA): into that context, where
       // OpenSSL keeps one certificate per key type and picks by the client's signature
       // algorithms.
-      SSL_CTX_free(ctx);
       if (!detail::load_cert_and_key(same->ctx, files.cert, files.key, error)) {
         return release(), nullptr;
       }
+      same->key_types.push_back(key_type);
       continue;
     }
     const bool is_default = built.empty();
@@ -308,7 +319,7 @@ std::shared_ptr<const ServerContext> ServerContext::build(const ServerSettings& 
       if (!is_default) SSL_CTX_up_ref(ctx);
       table->entries.push_back(SniEntry{n, ctx, !is_default});
     }
-    built.push_back(Built{ctx, std::move(sorted)});
+    built.push_back(Built{ctx, std::move(sorted), {key_type}, files.cert});
   }
   release();
   SniTable* raw = table.release();

@@ -123,18 +123,28 @@ TEST(TlsServerContext, SniPicksTheCertificateWhoseNamesMatch) {
 
 TEST(TlsServerContext, RsaAndEcdsaForTheSameNamesShareOneContext) {
   ServerSettings s;
-  s.certs = {{pki().expired_cert, pki().expired_key},  // ECDSA for a.test (expired; never chosen)
-             {pki().rsa_cert, pki().rsa_key}};
-  // Different name sets ({a.test} vs {a.test, www.a.test}): two contexts, the first is default.
+  s.certs = {{pki().rsa_cert, pki().rsa_key},  // default
+             {pki().ec_cert, pki().ec_key},
+             {pki().rsa_b_cert, pki().rsa_b_key}};  // same names as the ECDSA one
   auto sctx = build_server(s);
-  auto cctx = build_client();
-  Result r = connect(*sctx, *cctx, "www.a.test");
-  EXPECT_TRUE(r.ok) << r.client.failure;
-  // Same name set, two key types: the client's signature algorithms pick.
-  ServerSettings dual;
-  dual.certs = {{pki().wild_cert, pki().wild_key}, {pki().ec_cert, pki().ec_key}};
-  auto dctx = build_server(dual);
-  EXPECT_TRUE(connect(*dctx, *cctx, "b.test").ok);
+  // The client's signature algorithms pick the key type.
+  for (const char* sigalgs : {"ECDSA+SHA256", "RSA-PSS+SHA256:RSA+SHA256"}) {
+    auto cctx = build_client();
+    ASSERT_EQ(SSL_CTX_set1_sigalgs_list(cctx->ssl_ctx(), sigalgs), 1);
+    auto server = Session::server(*sctx);
+    auto client = Session::client(*cctx, "b.test");
+    Link link{*client, *server};
+    ASSERT_TRUE(link.handshake()) << sigalgs << ": " << client->failure() << server->failure();
+    EVP_PKEY* key = X509_get0_pubkey(SSL_get0_peer_certificate(client->native_handle()));
+    EXPECT_EQ(EVP_PKEY_get_base_id(key), sigalgs[0] == 'E' ? EVP_PKEY_EC : EVP_PKEY_RSA) << sigalgs;
+    EXPECT_NE(client->info().peer_subject.find("CN=b.test"), std::string::npos);
+  }
+  // Same names and the same key type: one of them could never be used.
+  std::string err;
+  s.certs.push_back({pki().expired_cert, pki().expired_key});  // ECDSA, a.test
+  s.certs.push_back({pki().self_cert, pki().self_key});        // ECDSA, a.test again
+  EXPECT_EQ(ServerContext::build(s, err), nullptr);
+  EXPECT_NE(err.find("same names and key type"), std::string::npos) << err;
 }
 
 TEST(TlsServerContext, OldProtocolsAndWeakCiphersAreRefused) {

@@ -113,6 +113,8 @@ Pki build() {
        p.rsa_key);
   leaf("ec", true, "b.test", {"b.test"}, &inter, {inter.cert}, -kDay, 30 * kDay, p.ec_cert,
        p.ec_key);
+  leaf("rsa_b", false, "b.test", {"b.test"}, &root, {}, -kDay, 30 * kDay, p.rsa_b_cert,
+       p.rsa_b_key);
   leaf("wild", true, "wildcard", {"*.w.test"}, &root, {}, -kDay, 30 * kDay, p.wild_cert,
        p.wild_key);
   leaf("cn", true, "cn.test", {}, &root, {}, -kDay, 30 * kDay, p.cn_cert, p.cn_key);

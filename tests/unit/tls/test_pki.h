@@ -13,6 +13,7 @@ struct Pki {
   std::string other_ca;            // an unrelated root, trusted by nobody here
   std::string rsa_cert, rsa_key;   // RSA leaf for a.test and www.a.test, signed by the root
   std::string ec_cert, ec_key;     // ECDSA leaf for b.test, chain: leaf + intermediate
+  std::string rsa_b_cert, rsa_b_key;  // RSA leaf for b.test too (dual certificates)
   std::string wild_cert, wild_key; // ECDSA leaf for *.w.test
   std::string cn_cert, cn_key;     // no SAN, CN=cn.test
   std::string expired_cert, expired_key;  // a.test, expired yesterday
