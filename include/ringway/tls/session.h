@@ -37,7 +37,7 @@ class ClientContext;
 struct Input {
   const char* data = nullptr;
   size_t size = 0;
-  size_t used = 0;  // out: bytes OpenSSL consumed (from the front)
+  size_t used = 0;  // bytes consumed from the front; each call adds what it took
   std::span<const char> rest() const { return {data + used, size - used}; }
 };
 
@@ -80,12 +80,16 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   // Drives the handshake with what `in` holds. kOk once established (any bytes left in `in`
-  // are application records: pass them to read()). kWantRead: send output(), wait for more.
+  // are application records: pass them to read()). kWantRead: all of `in` was consumed; send
+  // output(), wait for more.
   Step handshake(Input& in);
   bool established() const { return established_; }
 
   // Decrypts into dst. >0: bytes of plaintext (step kOk; call again, more may be buffered).
-  // 0: step says why (kWantRead, kClosed, kError). Valid only once established.
+  // 0: step says why (kWantRead, kClosed, kError). Valid only once established. Call it until it
+  // returns 0: with kWantRead all of `in` has then been consumed (OpenSSL keeps a partial record
+  // in its own buffer), so the caller may recycle its receive buffer.
+  // Also call it when nothing new arrived but has_buffered_plaintext() is true.
   ssize_t read(Input& in, char* dst, size_t cap, Step& step);
   // True when OpenSSL holds decrypted bytes not yet read (read() needs no new input for them).
   bool has_buffered_plaintext() const;
