@@ -76,7 +76,8 @@ class ServerContext {
 
   // The context new server Sessions start from (SNI may move them to another one).
   SSL_CTX* ssl_ctx() const { return default_; }
-  // Rotation hook for a timer (any one thread, e.g. every ticket_lifetime_s / 2).
+  // Rotation hook for a timer on any one thread, every ticket_lifetime_s: a key then encrypts
+  // for one interval and still decrypts for two more, so every ticket outlives its lifetime hint.
   const std::shared_ptr<TicketKeys>& ticket_keys() const { return keys_; }
   // Names (lower-case, "*.x" for wildcards) that select each certificate, in settings order.
   const std::vector<std::vector<std::string>>& names() const { return names_; }
