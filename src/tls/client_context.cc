@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "common.h"
+#include "ringway/config/config.h"
 #include "ringway/tls/session.h"
 
 namespace ringway::tls {
@@ -22,6 +23,12 @@ int on_new_session(SSL* ssl, SSL_SESSION* sess) {
 }
 
 }  // namespace
+
+ClientSettings client_settings(const config::Config& cfg) {
+  ClientSettings s;
+  s.ca_file = cfg.upstream_ca;
+  return s;
+}
 
 std::unique_ptr<ClientContext> ClientContext::build(const ClientSettings& s, std::string& error) {
   ERR_clear_error();

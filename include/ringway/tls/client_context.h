@@ -29,6 +29,10 @@ struct ClientSettings {
   size_t session_cache_size = 256;  // resumable sessions kept (one per target key)
 };
 
+// The upstream rows of the configuration (--upstream-ca) as settings; one per worker is built
+// from them.
+ClientSettings client_settings(const config::Config& cfg);
+
 class ClientContext {
  public:
   static std::unique_ptr<ClientContext> build(const ClientSettings& settings, std::string& error);

@@ -495,6 +495,12 @@ TEST(TlsServerContext, SettingsFromTheConfigRows) {
   EXPECT_EQ(server_settings(cfg).client_auth, ClientAuth::kRequired);
   EXPECT_EQ(server_settings(cfg).min_version, Version::kTls12);
   EXPECT_EQ(server_settings(config::Config{}).client_auth, ClientAuth::kNone);
+
+  cfg.upstream_ca = pki().ca;
+  const ClientSettings c = client_settings(cfg);
+  EXPECT_EQ(c.ca_file, pki().ca);
+  EXPECT_TRUE(c.verify);
+  EXPECT_EQ(client_settings(config::Config{}).ca_file, "");  // the system bundle
 }
 
 TEST(TlsServerContext, SharedByThreadsWhileTicketKeysRotate) {
