@@ -104,17 +104,18 @@ bool parse_host_port(const std::string& text, Address& out, std::string& error) 
 }
 
 bool parse_target_url(const std::string& url, Target& out, std::string& error) {
-  constexpr std::string_view kScheme = "http://";
+  constexpr std::string_view kHttp = "http://";
+  constexpr std::string_view kHttps = "https://";
   const std::string_view text = url;
-  if (text.size() < kScheme.size() || !detail::ascii_iequals(text.substr(0, kScheme.size()), kScheme)) {
-    if (text.size() >= 8 && detail::ascii_iequals(text.substr(0, 8), "https://")) {
-      error = "https upstreams are not supported yet (only http://): '" + url + "'";
-    } else {
-      error = "invalid upstream URL '" + url + "' (expected http://HOST[:PORT][/PATH])";
-    }
+  auto has_scheme = [&](std::string_view scheme) {
+    return text.size() >= scheme.size() && detail::ascii_iequals(text.substr(0, scheme.size()), scheme);
+  };
+  const bool tls = has_scheme(kHttps);
+  if (!tls && !has_scheme(kHttp)) {
+    error = "invalid upstream URL '" + url + "' (expected http[s]://HOST[:PORT][/PATH])";
     return false;
   }
-  std::string_view rest = text.substr(kScheme.size());
+  std::string_view rest = text.substr(tls ? kHttps.size() : kHttp.size());
   const size_t slash = rest.find('/');
   const std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
@@ -136,7 +137,7 @@ bool parse_target_url(const std::string& url, Target& out, std::string& error) {
   }
   std::string host;
   uint16_t port = 0;
-  if (!split_authority(authority, 80, host, port, error)) {
+  if (!split_authority(authority, tls ? 443 : 80, host, port, error)) {
     error = "upstream URL '" + url + "': " + error;
     return false;
   }
@@ -149,6 +150,7 @@ bool parse_target_url(const std::string& url, Target& out, std::string& error) {
   if (!resolve(host, port, t.address, error)) return false;
   t.authority.assign(authority);
   t.base_path.assign(path);
+  t.tls = tls;
   out = std::move(t);
   return true;
 }

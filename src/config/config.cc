@@ -288,6 +288,71 @@ std::string route_key(const Route& r) {
   return key;
 }
 
+bool same_address(const Address& a, const Address& b) {
+  return a.len == b.len && memcmp(&a.addr, &b.addr, a.len) == 0;
+}
+
+// TLS settings that only make sense together (issue 13). The files themselves are loaded, and
+// their errors reported, by tls::ServerContext::build.
+bool validate_tls(const Config& cfg, std::string& error) {
+  if (!cfg.listen_tls.empty() && cfg.tls_certs.empty()) {
+    error = "--listen-tls needs at least one --tls-cert CERT.pem:KEY.pem (\"tls\": {\"certs\"})";
+    return false;
+  }
+  if (cfg.tls_client_auth != "none" && cfg.tls_client_ca.empty()) {
+    error = "--tls-client-auth " + cfg.tls_client_auth + " needs --tls-client-ca FILE";
+    return false;
+  }
+  if (cfg.tls_client_auth == "none" && !cfg.tls_client_ca.empty()) {
+    error = "--tls-client-ca is set but --tls-client-auth is none: say optional or required";
+    return false;
+  }
+  if (cfg.redirect_https && cfg.listen_tls.empty()) {
+    error = "--redirect-https needs a --listen-tls listener to redirect to";
+    return false;
+  }
+  for (const Address& t : cfg.listen_tls) {
+    for (const Address& p : cfg.listen) {
+      if (same_address(t, p)) {
+        error = "--listen-tls " + t.host + ":" + std::to_string(t.port) +
+                " is also a plaintext --listen address";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// THE ONE PLACE that refuses TLS until the engine can speak it (issue 13): everything TLS is
+// parsed and validated above, and then refused here, so that nobody silently gets a plaintext
+// listener or a plaintext connection to an https:// upstream. Delete this function and its call
+// in validate() when src/engine/net has the TLS transport.
+bool reject_unwired_tls(const Config& cfg, std::string& error) {
+  if (!cfg.listen_tls.empty()) {
+    error = "--listen-tls: TLS listeners are not wired into the engine yet";
+    return false;
+  }
+  for (const Route& r : cfg.routes) {
+    for (const Target& t : r.targets) {
+      if (t.tls) {
+        error = "--route/routes '" + r.prefix + "': upstream 'https://" + t.authority +
+                t.base_path + "': https upstreams are not wired yet";
+        return false;
+      }
+    }
+  }
+  for (const Aggregate& a : cfg.aggregates) {
+    for (const Target& t : a.targets) {
+      if (t.tls) {
+        error = "--aggregate/aggregates: backend 'https://" + t.authority + t.base_path +
+                "': https upstreams are not wired yet";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 bool validate(Config& cfg, std::string& error) {
   if (cfg.routes.empty() && cfg.aggregates.empty() && !cfg.demo) {
     error = "no routes: give --route PREFIX=URL or \"routes\" in the config file (or --demo)";
@@ -312,12 +377,13 @@ bool validate(Config& cfg, std::string& error) {
       return false;
     }
   }
-  if (cfg.listen.empty()) {
+  if (!validate_tls(cfg, error)) return false;
+  if (cfg.listen.empty() && cfg.listen_tls.empty()) {  // TLS only: no plaintext listener
     Address a;
     if (!parse_host_port("0.0.0.0:8080", a, error)) return false;
     cfg.listen.push_back(std::move(a));
   }
-  return true;
+  return reject_unwired_tls(cfg, error);
 }
 
 struct FlagValue {

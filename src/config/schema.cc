@@ -2,6 +2,10 @@
 // "--max-body-size 64m" and "max_body_size": "64m" cannot drift apart.
 #include "config/schema.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <limits>
 
 #include "config/values.h"
@@ -296,6 +300,78 @@ bool set_auth(Config& c, std::string_view v, std::string& e) {
   return true;
 }
 
+// --- TLS (issue 13) ---
+// Files are only checked readable here, so that a typo names its flag; the certificates, keys
+// and ticket keys themselves are loaded by tls::ServerContext::build at start and on reload.
+
+bool readable_file(std::string_view v, std::string_view what, std::string& e) {
+  if (!printable_text(v, "a file path", e)) return false;
+  if (access(std::string(v).c_str(), R_OK) != 0) {
+    e = "cannot read " + std::string(what) + " '" + std::string(v) + "': " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+template <auto Member>
+bool set_readable_file(Config& c, std::string_view v, std::string& e) {
+  if (!readable_file(v, "file", e)) return false;
+  (c.*Member).assign(v);
+  return true;
+}
+
+bool add_listen_tls(Config& c, std::string_view v, std::string& e) {
+  Address a;
+  if (!parse_host_port(std::string(v), a, e)) return false;
+  c.listen_tls.push_back(std::move(a));
+  return true;
+}
+
+bool add_tls_cert(Config& c, std::string_view v, std::string& e) {
+  // The last ':' splits: a certificate path may contain one, key paths rarely do.
+  const size_t colon = v.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == v.size()) {
+    e = "expected CERT.pem:KEY.pem, got '" + std::string(v) + "'";
+    return false;
+  }
+  TlsCertFiles f{std::string(v.substr(0, colon)), std::string(v.substr(colon + 1))};
+  if (!readable_file(f.cert, "certificate file", e) || !readable_file(f.key, "key file", e)) {
+    return false;
+  }
+  c.tls_certs.push_back(std::move(f));
+  return true;
+}
+
+bool set_tls_min_version(Config& c, std::string_view v, std::string& e) {
+  if (v != "1.2" && v != "1.3") {
+    e = "expected 1.2 or 1.3 (TLS 1.0 and 1.1 are not supported), got '" + std::string(v) + "'";
+    return false;
+  }
+  c.tls_min_version.assign(v);
+  return true;
+}
+
+template <auto Member>
+bool set_cipher_list(Config& c, std::string_view v, std::string& e) {
+  // OpenSSL validates the names when the context is built; here only the syntax it cannot
+  // misread.
+  if (v.empty() || !visible_ascii(v)) {
+    e = "expected a ':'-separated OpenSSL cipher list";
+    return false;
+  }
+  (c.*Member).assign(v);
+  return true;
+}
+
+bool set_tls_client_auth(Config& c, std::string_view v, std::string& e) {
+  if (v != "none" && v != "optional" && v != "required") {
+    e = "expected none, optional or required, got '" + std::string(v) + "'";
+    return false;
+  }
+  c.tls_client_auth.assign(v);
+  return true;
+}
+
 // --- route fields (file only) ---
 
 bool set_route_prefix(Route& r, std::string_view v, std::string& e) {
@@ -469,6 +545,17 @@ constexpr Option kOptions[] = {
   {.flag = "jwt-issuer", .json_key = "jwt.issuer", .metavar = "ISS", .default_text = "not checked", .help = "required iss claim", .json_kind = JsonKind::kString, .set = set_jwt_issuer},
   {.flag = "jwt-audience", .json_key = "jwt.audiences", .metavar = "AUD", .default_text = "not checked", .help = "accepted aud value; repeatable", .json_kind = JsonKind::kStringList, .set = add_jwt_audience, .clear = [](Config& c) { c.jwt_audiences.clear(); }},
   {.flag = "jwt-claim-header", .json_key = "jwt.claim_headers", .metavar = "CLAIM=HEADER", .default_text = "none", .help = "forward a claim as a request header (client copies removed); repeatable", .json_kind = JsonKind::kStringList, .set = add_jwt_claim_header, .clear = [](Config& c) { c.jwt_claim_headers.clear(); }},
+  {.flag = "listen-tls", .json_key = "listen_tls", .metavar = "HOST:PORT", .default_text = "none", .help = "address to accept TLS clients on; repeatable; needs --tls-cert", .json_kind = JsonKind::kStringList, .set = add_listen_tls, .clear = [](Config& c) { c.listen_tls.clear(); }},
+  {.flag = "tls-cert", .json_key = "tls.certs", .metavar = "CERT.pem:KEY.pem", .default_text = "none", .help = "certificate chain and key (RSA or ECDSA); repeatable, picked by SNI, the first is the default", .json_kind = JsonKind::kStringList, .set = add_tls_cert, .clear = [](Config& c) { c.tls_certs.clear(); }},
+  {.flag = "tls-min-version", .json_key = "tls.min_version", .metavar = "1.2|1.3", .default_text = "1.2", .help = "lowest TLS version accepted", .json_kind = JsonKind::kString, .set = set_tls_min_version},
+  {.flag = "tls-ciphers", .json_key = "tls.ciphers", .metavar = "LIST", .default_text = "ECDHE with AES-GCM and CHACHA20-POLY1305", .help = "TLS 1.2 cipher list (OpenSSL syntax, ECDHE AEAD ciphers only)", .json_kind = JsonKind::kString, .set = set_cipher_list<&Config::tls_ciphers>},
+  {.flag = "tls-ciphersuites", .json_key = "tls.ciphersuites", .metavar = "LIST", .default_text = "OpenSSL's TLS 1.3 suites", .help = "TLS 1.3 cipher suites (OpenSSL syntax)", .json_kind = JsonKind::kString, .set = set_cipher_list<&Config::tls_ciphersuites>},
+  {.flag = "tls-client-ca", .json_key = "tls.client_ca", .metavar = "FILE", .default_text = "none", .help = "CA certificates that client certificates must chain to (mTLS)", .json_kind = JsonKind::kString, .set = set_readable_file<&Config::tls_client_ca>},
+  {.flag = "tls-client-auth", .json_key = "tls.client_auth", .metavar = "none|optional|required", .default_text = "none", .help = "ask TLS clients for a certificate; needs --tls-client-ca", .json_kind = JsonKind::kString, .set = set_tls_client_auth},
+  {.flag = "tls-ticket-key-file", .json_key = "tls.ticket_key_file", .metavar = "FILE", .default_text = "random keys, rotated hourly", .help = "session ticket keys, 80 bytes each (nginx format), the first encrypts; share it to resume across gateways", .json_kind = JsonKind::kString, .set = set_readable_file<&Config::tls_ticket_key_file>},
+  {.flag = "upstream-ca", .json_key = "upstream_ca", .metavar = "FILE", .default_text = "system CA bundle", .help = "CA certificates for https:// upstreams (replaces the system bundle)", .json_kind = JsonKind::kString, .set = set_readable_file<&Config::upstream_ca>},
+  {.flag = "hsts", .json_key = "hsts", .metavar = "SECONDS", .default_text = "off", .help = "add Strict-Transport-Security: max-age=SECONDS to responses on TLS listeners", .json_kind = JsonKind::kScalar, .set = set_count<&Config::hsts_s, 0, kU32Max>},
+  {.flag = "redirect-https", .json_key = "redirect_https", .default_text = "off", .help = "answer plaintext listeners with a redirect to the TLS listener", .json_kind = JsonKind::kBool, .set = set_bool<&Config::redirect_https>},
   {.flag = "help", .short_flag = 'h', .default_text = "", .help = "print this help and exit", .set = set_nothing, .action = Action::kHelp},
   {.flag = "version", .default_text = "", .help = "print the version and exit", .set = set_nothing, .action = Action::kVersion},
 };

@@ -30,6 +30,13 @@ struct Target {
   Address address;
   std::string authority;  // "host:port" as written in the URL (port omitted if it was omitted)
   std::string base_path;  // URL path without trailing '/', "" when the URL has none
+  bool tls = false;       // https:// (default port 443); address.host is the SNI/verified name
+};
+
+// --tls-cert CERT.pem:KEY.pem (issue 13).
+struct TlsCertFiles {
+  std::string cert;
+  std::string key;
 };
 
 struct HeaderMatch {
@@ -134,6 +141,19 @@ struct Config {
   std::vector<std::string> jwt_audiences;    // --jwt-audience (repeatable; empty = not checked)
   std::vector<std::string> jwt_claim_headers;  // --jwt-claim-header CLAIM=HEADER (repeatable)
 
+  // TLS (issue 13). Files are checked readable here; tls::ServerContext::build loads them.
+  std::vector<Address> listen_tls;           // --listen-tls HOST:PORT (repeatable)
+  std::vector<TlsCertFiles> tls_certs;       // --tls-cert CERT:KEY (repeatable; first = default)
+  std::string tls_min_version = "1.2";       // --tls-min-version 1.2|1.3
+  std::string tls_ciphers;                   // --tls-ciphers (TLS 1.2 list), "" = built-in
+  std::string tls_ciphersuites;              // --tls-ciphersuites (TLS 1.3), "" = built-in
+  std::string tls_client_ca;                 // --tls-client-ca FILE
+  std::string tls_client_auth = "none";      // --tls-client-auth none|optional|required
+  std::string tls_ticket_key_file;           // --tls-ticket-key-file FILE (80-byte keys)
+  std::string upstream_ca;                   // --upstream-ca FILE (replaces the system bundle)
+  uint32_t hsts_s = 0;                       // --hsts SECONDS (0: no Strict-Transport-Security)
+  bool redirect_https = false;               // --redirect-https: plaintext listeners redirect
+
   std::string auth = "none";                 // --auth: mode of routes that set none of their own
   bool demo = false;
   bool test_only = false;                    // -t: validate and exit
@@ -158,7 +178,8 @@ LoadResult load(int argc, char** argv);
 // Parses a JSON config document into cfg (used by load(); exposed for tests).
 bool apply_json(const std::string& json_text, Config& cfg, std::string& error);
 
-// Parses "http://host:port/path" into a Target (resolving host). False with error on bad input.
+// Parses "http://host:port/path" or "https://..." (Target::tls, port 443 by default) into a
+// Target (resolving host). False with error on bad input.
 bool parse_target_url(const std::string& url, Target& out, std::string& error);
 
 // Parses "HOST:PORT" / "[v6]:PORT" / ":PORT" into an Address.
