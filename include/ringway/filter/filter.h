@@ -1,7 +1,8 @@
 // The filter contract: code that looks at a routed request before anything is forwarded and may
-// answer it locally (401, 403, 429, ...). A FilterFactory is built once from the config and is
-// immutable; it creates one Filter per worker, so a filter's mutable state is per-core and needs
-// no lock. Filters run synchronously on the worker's thread, in chain order.
+// answer it locally (401, 403, 429, ...) or ask the exchange to wait for an answer from elsewhere
+// (a remote key, a cluster rate-limit lease, a cache fill). A FilterFactory is built once from
+// the config and is immutable; it creates one Filter per worker, so a filter's mutable state is
+// per-core and needs no lock. Filters run on the worker's thread, in chain order.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,9 @@ namespace ringway::filter {
 enum class Verdict : uint8_t {
   kContinue,  // this filter is satisfied: run the next one, then forward the request
   kRespond,   // stop here: send ctx.reply to the client; nothing reaches the upstream
+  kPause,     // not decided yet: the exchange waits (the client is not read meanwhile) until the
+              // filter calls ctx.resumer.resume() later, from an event on this worker's thread,
+              // never from inside on_request. Bounded by --upstream-response-timeout (then 504).
 };
 
 // A gateway-made reply, sent as RFC 9457 problem+json.
@@ -27,6 +31,28 @@ struct LocalReply {
   static constexpr uint8_t kMaxHeaders = 4;
   http::Header headers[kMaxHeaders];  // e.g. Retry-After, WWW-Authenticate
   uint8_t header_count = 0;
+};
+
+struct LocalReply;
+
+// Who to tell when a paused filter has decided. Implemented by the engine; a Resumer names one
+// exchange by slot and generation, so resuming one that ended meanwhile (client gone, timeout)
+// does nothing. Copyable; valid on its worker's thread only.
+class ResumeTarget {
+ public:
+  virtual ~ResumeTarget() = default;
+  virtual void resume(uint32_t slot, uint32_t gen, Verdict v, const LocalReply* reply) = 0;
+};
+
+struct Resumer {
+  ResumeTarget* target = nullptr;
+  uint32_t slot = 0;
+  uint32_t gen = 0;
+  // kContinue: the next filters run, then the request is forwarded. kRespond: reply is sent
+  // (its detail and header views must stay valid until this call returns).
+  void resume(Verdict v, const LocalReply* reply = nullptr) const {
+    if (target != nullptr) target->resume(slot, gen, v, reply);
+  }
 };
 
 struct RequestContext {
@@ -45,6 +71,9 @@ struct RequestContext {
   // Storage for text a filter formats (header values, details). Lives as long as the context.
   char scratch[512];
   uint16_t scratch_used = 0;
+
+  Resumer resumer;           // for a filter that returns kPause
+  uint8_t next_filter = 0;   // where the chain goes on after a pause
   // Copies s into scratch; returns the view, or "" if it does not fit.
   std::string_view keep(std::string_view s);
 };
@@ -63,14 +92,16 @@ class FilterFactory {
   virtual std::unique_ptr<Filter> create(unsigned worker_index, unsigned worker_count) const = 0;
 };
 
-// A worker's filters in order; on_request runs them until one answers.
+// A worker's filters in order; on_request runs them, from ctx.next_filter, until one answers or
+// pauses. After a pause resumed with kContinue, on_request again goes on with the next filter.
 class Chain {
  public:
   void add(std::unique_ptr<Filter> f) { filters_.push_back(std::move(f)); }
   bool empty() const { return filters_.empty(); }
   Verdict on_request(RequestContext& ctx) {
-    for (auto& f : filters_) {
-      if (f->on_request(ctx) == Verdict::kRespond) return Verdict::kRespond;
+    while (ctx.next_filter < filters_.size()) {
+      const Verdict v = filters_[ctx.next_filter++]->on_request(ctx);
+      if (v != Verdict::kContinue) return v;
     }
     return Verdict::kContinue;
   }

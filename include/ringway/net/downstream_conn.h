@@ -26,7 +26,8 @@ enum class DownState : uint8_t {
 };
 
 // Which timeout Conn::timer runs for.
-enum class TimerKind : uint8_t { kNone, kHeader, kKeepAlive, kBody, kConnect, kResponse, kLinger };
+enum class TimerKind : uint8_t { kNone, kHeader, kKeepAlive, kBody, kConnect, kResponse, kLinger,
+                                 kPaused /* a filter deciding; as long as kResponse */ };
 
 struct DownstreamConn : Conn {
   bool admin = false;           // accepted on the admin listener

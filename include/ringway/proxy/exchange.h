@@ -8,14 +8,19 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "ringway/config/config.h"
 #include "ringway/filter/filter.h"
 #include "ringway/http/request.h"
+#include "ringway/http/head_writer.h"
 #include "ringway/http/response.h"
+#include "ringway/net/buffers.h"
 #include "ringway/proxy/pipes.h"
+#include "ringway/route/router.h"
 
 namespace ringway::net {
 struct DownstreamConn;
@@ -31,9 +36,22 @@ struct AggState;
 // A body's direction; indexes an exchange's pipes and the pump's table.
 enum Dir : uint8_t { kUpload = 0, kDownload = 1 };  // upload: client -> upstream
 
+// The parsed request and what the filters made of it. Kept by the exchange (not on a stack) so a
+// filter can pause it and the phases go on later; allocated once per slot and reused.
+struct RequestState {
+  http::Request req;               // views into the connection's input (or Exchange::held)
+  route::Match match;
+  http::HeaderEdits edits;
+  std::optional<filter::RequestContext> ctx;
+};
+
 struct Exchange {
   uint32_t index = 0;              // slot in the worker's storage
   uint32_t gen = 0;                // moves on each time the slot is reused
+  std::unique_ptr<RequestState> rs;  // survives the slot's reuse (see Worker::begin_exchange)
+  net::Buf held;                   // a paused exchange keeps its head's buffer: req's views
+  bool paused = false;             // a filter has not decided yet
+  bool has_body = false;           // the request has body bytes to read
   net::DownstreamConn* down = nullptr;
   upstream::UpstreamConn* up = nullptr;
   const config::Route* route = nullptr;  // the route it is forwarded by; null if not forwarded

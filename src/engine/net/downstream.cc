@@ -193,7 +193,8 @@ void Worker::set_timer(DownstreamConn& c, TimerKind kind) {
     case TimerKind::kKeepAlive: keepalive_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kBody: body_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kConnect: connect_timers_.arm(&c.timer, now_ns_); return;
-    case TimerKind::kResponse: response_timers_.arm(&c.timer, now_ns_); return;
+    case TimerKind::kResponse:
+    case TimerKind::kPaused: response_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kLinger: linger_timers_.arm(&c.timer, now_ns_); return;
   }
 }

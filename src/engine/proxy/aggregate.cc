@@ -19,20 +19,16 @@
 
 namespace ringway::server {
 
-void Worker::start_aggregate(Exchange& ex, const http::Request& req, const route::Match& m) {
+// After the filters (proxy/exchange.cc), which ran as for any routed request.
+void Worker::start_aggregate(Exchange& ex) {
   DownstreamConn& c = *ex.down;
+  const http::Request& req = ex.rs->req;
+  const route::Match& m = ex.rs->match;
   const uint32_t index = m.route_index - static_cast<uint32_t>(cfg_.routes.size());
   const config::Aggregate& a = *m.aggregate;
   const agg::Endpoint& ep = *a.endpoint;
-  if (req.framing != http::BodyFraming::kNone) {
-    local_reply(c, 400, "aggregate endpoints take no request body", true);
-    return;
-  }
   agg::PathParams params;
   agg::match_path(ep.path, req.path, params);  // matched by the router already
-  http::HeaderEdits edits;
-  filter::RequestContext ctx{req, m, c.ip(), now_ns_, edits};
-  if (!run_request_filters(ex, ctx, false)) return;
 
   AggState* st = new AggState();
   st->ex = &ex;
@@ -45,7 +41,7 @@ void Worker::start_aggregate(Exchange& ex, const http::Request& req, const route
   // (header or query parameter), hop-by-hop fields and X-Forwarded-* are handled once, alike.
   http::UpstreamHeadParams p;
   p.client_addr = c.ip();
-  p.edits = &edits;
+  p.edits = &ex.rs->edits;
   p.add_headers = shared_.add_headers;
   p.method = "GET";
   p.pass_only = a.pass_headers;

@@ -61,13 +61,14 @@ void Worker::process_input(DownstreamConn& c) {
   c.state = net::DownState::kExchange;
   Exchange& ex = begin_exchange(c);
   ex.bytes_in = end;
-  http::Request req;
+  http::Request& req = ex.rs->req;
   if (c.parser->parse_head(c.in.begin(), end, req) != http::ParseStatus::kDone) {
     const http::ParseError& e = c.parser->error();
     local_reply(c, e.status, e.detail, true);
     return;
   }
-  // The views in req point into c.in's memory: keep that memory until start_exchange is done.
+  // The views in req point into c.in's memory: keep that memory until the request has been
+  // forwarded or answered (a paused exchange keeps it until then).
   net::Buf held{};
   c.in.off += static_cast<uint32_t>(end);
   c.in.len -= static_cast<uint32_t>(end);
@@ -75,8 +76,13 @@ void Worker::process_input(DownstreamConn& c) {
     held = c.in;
     c.in = net::Buf{};
   }
+  const uint32_t gen = ex.gen;
   start_exchange(c, req);
-  buffers_.release(held);
+  if (c.ex == &ex && ex.gen == gen && ex.paused) {
+    ex.held = held;
+  } else {
+    buffers_.release(held);
+  }
 }
 
 Exchange& Worker::begin_exchange(DownstreamConn& c) {
@@ -84,9 +90,11 @@ Exchange& Worker::begin_exchange(DownstreamConn& c) {
   Exchange* ex = &exchanges_.take(fresh);
   const uint32_t index = ex->index;
   const uint32_t gen = ex->gen;
+  std::unique_ptr<proxy::RequestState> rs = std::move(ex->rs);
   *ex = Exchange{};  // the one reset per request
   ex->index = index;
   ex->gen = gen;
+  ex->rs = rs ? std::move(rs) : std::make_unique<proxy::RequestState>();
   ex->down = &c;
   ex->start_ns = now_ns_;
   c.ex = ex;
@@ -133,30 +141,90 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
     local_head_reply(c, head);
     return;
   }
-  const route::Match m = shared_.router->match(req);
+  const route::Match& m = ex.rs->match = shared_.router->match(req);
   if (!m.found()) {
     local_reply(c, 404, "no route matches this request", has_body);
     return;
   }
   if (m.aggregate != nullptr) {
-    start_aggregate(ex, req, m);
-    return;
+    if (has_body) {
+      local_reply(c, 400, "aggregate endpoints take no request body", true);
+      return;
+    }
+  } else {
+    ex.route = m.route;
+    ex.route_index = m.route_index;
+    ex.body_limit = m.route->max_body_size != 0 ? m.route->max_body_size : cfg_.max_body_size;
+    if (req.framing == http::BodyFraming::kLength && req.content_length > ex.body_limit) {
+      local_reply(c, 413, "request body larger than the limit for this route", true);
+      return;
+    }
   }
-  ex.route = m.route;
-  ex.route_index = m.route_index;
-  ex.body_limit = m.route->max_body_size != 0 ? m.route->max_body_size : cfg_.max_body_size;
-  if (req.framing == http::BodyFraming::kLength && req.content_length > ex.body_limit) {
-    local_reply(c, 413, "request body larger than the limit for this route", true);
-    return;
+  ex.has_body = has_body;
+  ex.rs->edits = http::HeaderEdits{};
+  filter::RequestContext& ctx = ex.rs->ctx.emplace(req, m, c.ip(), now_ns_, ex.rs->edits);
+  ctx.resumer = filter::Resumer{this, ex.index, ex.gen};
+  run_request_filters(ex);
+}
+
+// --- filters ---
+// Runs the chain (from where a pause left it), then goes on with the request's action. A filter
+// that answers gets its reply sent; one that pauses leaves the exchange waiting for resume().
+void Worker::run_request_filters(Exchange& ex) {
+  DownstreamConn& c = *ex.down;
+  filter::RequestContext& ctx = *ex.rs->ctx;
+  if (!filters_.empty()) {
+    switch (filters_.on_request(ctx)) {
+      case filter::Verdict::kRespond:
+        filter_reply(c, ctx.reply, ex.has_body);
+        return;
+      case filter::Verdict::kPause:
+        // The client is not read meanwhile: its input holds the head the filters look at.
+        ex.paused = true;
+        set_timer(c, TimerKind::kPaused);
+        return;
+      case filter::Verdict::kContinue:
+        break;
+    }
+    // Response fields a filter asked for are written after the upstream's fields.
+    if (!ex.keep_response_headers(ctx)) {
+      local_reply(c, 500, "response fields added by filters exceed their store", ex.has_body);
+      return;
+    }
   }
+  if (ex.rs->match.aggregate != nullptr) {
+    start_aggregate(ex);
+  } else {
+    forward_request(ex);
+  }
+}
 
-  // --- filters ---
-  // ctx (and its scratch, where filters keep the values they add) must outlive the head writer.
-  http::HeaderEdits edits;
-  filter::RequestContext ctx{req, m, c.ip(), now_ns_, edits};
-  if (!run_request_filters(ex, ctx, has_body)) return;
+void Worker::resume(uint32_t slot, uint32_t gen, filter::Verdict v, const filter::LocalReply* reply) {
+  if (slot >= exchanges_.all().size()) return;
+  Exchange& ex = exchanges_[slot];
+  if (ex.gen != gen || ex.down == nullptr || !ex.paused || ex.down->closing) return;
+  ex.paused = false;
+  if (v == filter::Verdict::kRespond && reply != nullptr) {
+    filter_reply(*ex.down, *reply, ex.has_body);
+  } else if (v == filter::Verdict::kRespond) {
+    local_reply(*ex.down, 500, "a filter refused the request without a reply", ex.has_body);
+  } else {
+    run_request_filters(ex);
+  }
+}
 
-  // --- forward ---
+// A filter's answer; its views may point into the filter context's scratch, which lives as long
+// as the exchange.
+void Worker::filter_reply(DownstreamConn& c, const filter::LocalReply& r, bool close) {
+  local_reply(c, r.status, r.detail, close, {r.headers, r.header_count});
+}
+
+// --- forward ---
+
+void Worker::forward_request(Exchange& ex) {
+  DownstreamConn& c = *ex.down;
+  const http::Request& req = ex.rs->req;
+  const route::Match& m = ex.rs->match;
   ex.instance = upstream::Clusters::pick(clusters_.route(m.route_index), pick_cursors_[m.route_index]);
   const config::Target& target = clusters_.instance(ex.instance);
   http::UpstreamHeadParams p;
@@ -165,7 +233,7 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
   p.authority = target.authority;
   p.preserve_host = cfg_.preserve_host;
   p.client_addr = c.ip();
-  p.edits = &edits;
+  p.edits = &ex.rs->edits;
   p.add_headers = shared_.add_headers;
   const size_t n = http::write_upstream_head(ex.block, up_head_cap_, req, p);
   if (n == 0) {
@@ -173,32 +241,13 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
     return;
   }
   ex.up_head_len = static_cast<uint32_t>(n);
-  ex.request_done = !has_body;
-  if (req.expect_continue && has_body && c.in.empty()) {
+  ex.request_done = !ex.has_body;
+  if (req.expect_continue && ex.has_body && c.in.empty()) {
     // RFC 9110 10.1.1: the client waits for this before sending the body. We answer it
     // ourselves (Expect is not forwarded) once routing and filters accepted the request.
     c.send_now(kContinue);
   }
   forward(ex);
-}
-
-// The request filters, for forwarded and aggregate requests alike. False if a filter answered
-// (the reply is on its way); close_on_reply: the request has a body we will not read.
-bool Worker::run_request_filters(Exchange& ex, filter::RequestContext& ctx, bool close_on_reply) {
-  if (filters_.empty()) return true;
-  DownstreamConn& c = *ex.down;
-  if (filters_.on_request(ctx) == filter::Verdict::kRespond) {
-    // The reply's views may point into ctx.scratch: it is written before ctx goes away.
-    local_reply(c, ctx.reply.status, ctx.reply.detail, close_on_reply,
-                {ctx.reply.headers, ctx.reply.header_count});
-    return false;
-  }
-  // Response fields a filter asked for are written after the upstream's fields.
-  if (!ex.keep_response_headers(ctx)) {
-    local_reply(c, 500, "response fields added by filters exceed their store", close_on_reply);
-    return false;
-  }
-  return true;
 }
 
 void Worker::forward(Exchange& ex) {
@@ -550,6 +599,7 @@ void Worker::end_exchange(DownstreamConn& c) {
   Exchange& ex = *c.ex;
   if (ex.up != nullptr) release_upstream(ex.up, false);
   release_pipes(ex);
+  buffers_.release(ex.held);
   c.set_rcvlowat(1);  // an upload pump that ended early may have left it raised
   if (ex.block != nullptr) buffers_.give_block(ex.block);
   delete ex.admin_body;

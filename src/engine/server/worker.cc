@@ -297,6 +297,12 @@ void Worker::on_timer(DownstreamConn& c) {
     case TimerKind::kResponse:
       on_forward_failure(*c.ex, upstream::FailureKind::kResponseTimeout);
       return;
+    case TimerKind::kPaused:
+      // A filter waits on something remote (a key server, a cluster lease) that did not answer:
+      // for the client that is a gateway timeout. A late resume() finds the exchange over.
+      c.ex->paused = false;
+      local_reply(c, 504, "a filter did not decide in time", c.ex->has_body);
+      return;
     case TimerKind::kBody: {
       // A pump waiting behind a raised SO_RCVLOWAT (proxy/pump.cc) sees no progress until that
       // much is queued; bytes may have arrived all the same. Lowering it to 1 makes the kernel

@@ -81,10 +81,10 @@ enum Op : uint8_t {
   kOpAggDeadline,    // an aggregate's io_uring timeout fired (or was removed)
 };
 
-class Worker {
+class Worker : public filter::ResumeTarget {
  public:
   Worker(Shared& shared, unsigned index);
-  ~Worker();
+  ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -93,6 +93,8 @@ class Worker {
   bool run(std::string& error);
   // Any thread: asks the worker to look at Shared::draining.
   void wake();
+  // The worker's thread: a filter that paused an exchange has decided (filter::Resumer).
+  void resume(uint32_t slot, uint32_t gen, filter::Verdict v, const filter::LocalReply* reply) override;
 
  private:
   // --- server/worker.cc: loop, dispatch, timers, drain, admin ---
@@ -127,7 +129,8 @@ class Worker {
   void process_input(DownstreamConn& c);
   Exchange& begin_exchange(DownstreamConn& c);
   void start_exchange(DownstreamConn& c, const http::Request& req);
-  bool run_request_filters(Exchange& ex, filter::RequestContext& ctx, bool close_on_reply);
+  void run_request_filters(Exchange& ex);
+  void forward_request(Exchange& ex);
   void forward(Exchange& ex);
   void send_request_part(Exchange& ex);
   void on_request_sent(Exchange& ex);
@@ -140,6 +143,7 @@ class Worker {
   void end_exchange(DownstreamConn& c);
   void local_reply(DownstreamConn& c, uint16_t status, std::string_view detail, bool close,
                    std::span<const http::Header> extra = {});
+  void filter_reply(DownstreamConn& c, const filter::LocalReply& r, bool close);
   void local_head_reply(DownstreamConn& c, http::LocalHead head);  // a head without a body
   Exchange& begin_local(DownstreamConn& c, uint16_t status, bool close);
   void send_local(DownstreamConn& c, size_t n);
@@ -176,7 +180,7 @@ class Worker {
   void finalize_upstream(UpstreamConn& u);
 
   // --- proxy/aggregate.cc: fan-out to several backends, JSON merge ---
-  void start_aggregate(Exchange& ex, const http::Request& req, const route::Match& m);
+  void start_aggregate(Exchange& ex);
   void start_leg(AggLeg& leg);
   void send_leg(AggLeg& leg);
   void on_leg_data(AggLeg& leg);
