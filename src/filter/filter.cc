@@ -4,12 +4,24 @@
 
 namespace ringway::filter {
 
-std::string_view RequestContext::keep(std::string_view s) {
-  if (s.size() > sizeof(scratch) - scratch_used) return {};
-  char* dst = scratch + scratch_used;
+namespace {
+
+std::string_view keep_in(char* scratch, size_t cap, uint16_t& used, std::string_view s) {
+  if (s.size() > cap - used) return {};
+  char* dst = scratch + used;
   std::memcpy(dst, s.data(), s.size());
-  scratch_used = static_cast<uint16_t>(scratch_used + s.size());
+  used = static_cast<uint16_t>(used + s.size());
   return {dst, s.size()};
+}
+
+}  // namespace
+
+std::string_view RequestContext::keep(std::string_view s) {
+  return keep_in(scratch, sizeof(scratch), scratch_used, s);
+}
+
+std::string_view ResponseContext::keep(std::string_view s) {
+  return keep_in(scratch, sizeof(scratch), scratch_used, s);
 }
 
 }  // namespace ringway::filter

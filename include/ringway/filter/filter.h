@@ -12,6 +12,7 @@
 
 #include "ringway/http/head_writer.h"
 #include "ringway/http/request.h"
+#include "ringway/http/response.h"
 #include "ringway/route/router.h"
 
 namespace ringway::filter {
@@ -78,11 +79,35 @@ struct RequestContext {
   std::string_view keep(std::string_view s);
 };
 
+// The upstream's final response head, before the client sees it (forwarded requests only:
+// gateway-made replies and merged aggregates have no upstream head). A filter may add fields.
+struct ResponseContext {
+  const http::Response& response;
+  uint32_t route_index = 0;       // as route::Match::route_index
+  static constexpr uint8_t kMaxHeaders = 4;
+  http::Header headers[kMaxHeaders];  // added after the upstream's fields
+  uint8_t header_count = 0;
+  char scratch[256];
+  uint16_t scratch_used = 0;
+  // Copies s into scratch; returns the view, or "" if it does not fit.
+  std::string_view keep(std::string_view s);
+  // Adds a field; false if kMaxHeaders are taken.
+  bool add(std::string_view name, std::string_view value) {
+    if (header_count == kMaxHeaders) return false;
+    headers[header_count++] = http::Header{name, value};
+    return true;
+  }
+};
+
 class Filter {
  public:
   virtual ~Filter() = default;
   // Called once per request, after routing and before any byte is sent upstream.
   virtual Verdict on_request(RequestContext& ctx) = 0;
+  // Called with the upstream's final response head if wants_response() (asked once, when the
+  // chain is built: a chain without such filters costs nothing per response).
+  virtual bool wants_response() const { return false; }
+  virtual void on_response(ResponseContext& ctx) { (void)ctx; }
 };
 
 class FilterFactory {
@@ -96,8 +121,15 @@ class FilterFactory {
 // pauses. After a pause resumed with kContinue, on_request again goes on with the next filter.
 class Chain {
  public:
-  void add(std::unique_ptr<Filter> f) { filters_.push_back(std::move(f)); }
+  void add(std::unique_ptr<Filter> f) {
+    if (f->wants_response()) response_filters_.push_back(f.get());
+    filters_.push_back(std::move(f));
+  }
   bool empty() const { return filters_.empty(); }
+  bool has_response_filters() const { return !response_filters_.empty(); }
+  void on_response(ResponseContext& ctx) {
+    for (Filter* f : response_filters_) f->on_response(ctx);
+  }
   Verdict on_request(RequestContext& ctx) {
     while (ctx.next_filter < filters_.size()) {
       const Verdict v = filters_[ctx.next_filter++]->on_request(ctx);
@@ -108,6 +140,7 @@ class Chain {
 
  private:
   std::vector<std::unique_ptr<Filter>> filters_;
+  std::vector<Filter*> response_filters_;
 };
 
 }  // namespace ringway::filter

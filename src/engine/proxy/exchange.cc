@@ -12,6 +12,7 @@
 // (upstream/failure.h). Aggregates branch off after filters (proxy/aggregate.cc).
 
 #include <cstring>
+#include <optional>
 
 #include "ringway/core/clock.h"
 #include "ringway/http/head_writer.h"
@@ -397,10 +398,21 @@ void Worker::on_response_data(Exchange& ex) {
     ex.close_after = ex.close_after || !ex.client_keep_alive || draining_ || !ex.request_done ||
                      resp.framing == http::ResponseFraming::kUntilClose || ex.dechunk();
     if (!resp.keep_alive) u.reusable = false;
+    // --- response filters ---
+    // Fields the request filters asked for, then those the response filters add.
+    http::Header extra[filter::RequestContext::kMaxResponseHeaders + filter::ResponseContext::kMaxHeaders];
+    uint8_t n_extra = 0;
+    for (uint8_t i = 0; i < ex.resp_header_count; ++i) extra[n_extra++] = ex.resp_headers[i];
+    std::optional<filter::ResponseContext> rctx;  // its scratch must outlive the head writer
+    if (filters_.has_response_filters()) {
+      rctx.emplace(resp, ex.route_index);
+      filters_.on_response(*rctx);
+      for (uint8_t i = 0; i < rctx->header_count; ++i) extra[n_extra++] = rctx->headers[i];
+    }
     http::DownstreamHeadParams p;
     p.close = ex.close_after;
     p.keep_alive = ex.http10;  // an HTTP/1.0 client keeps the connection only if told so
-    p.add_headers = {ex.resp_headers, ex.resp_header_count};
+    p.add_headers = {extra, n_extra};
     p.dechunk = ex.dechunk();
     const uint32_t start = ex.up_head_len;                 // interim heads, if any, then this one
     const uint32_t at = ex.up_head_len + ex.interim_len;

@@ -163,7 +163,8 @@ class GateFilter : public filter::Filter {
   Gate* gate_;
 };
 
-// Runs after the gate: proves the chain goes on after a pause, with edits kept.
+// Runs after the gate: proves the chain goes on after a pause, with edits kept. Also a response
+// filter: the client's response carries the upstream status it saw.
 class TagFilter : public filter::Filter {
  public:
   explicit TagFilter(std::atomic<int>* calls) : calls_(calls) {}
@@ -171,6 +172,10 @@ class TagFilter : public filter::Filter {
     calls_->fetch_add(1);
     ctx.edits.push_add("X-Tag", ctx.keep("after-gate"));
     return filter::Verdict::kContinue;
+  }
+  bool wants_response() const override { return true; }
+  void on_response(filter::ResponseContext& ctx) override {
+    ctx.add("X-Seen-Status", ctx.keep(std::to_string(ctx.response.status)));
   }
 
  private:
@@ -259,6 +264,7 @@ TEST_F(PauseTest, AHeldRequestWaitsThenGoesOnThroughTheRestOfTheChain) {
   const std::string r = read_for(held, 3000);
   EXPECT_EQ(r.substr(0, 15), "HTTP/1.1 200 OK") << r;
   EXPECT_NE(r.find("\r\n\r\n/hold/a|after-gate"), std::string::npos) << r;  // edits kept
+  EXPECT_NE(r.find("\r\nX-Seen-Status: 200\r\n"), std::string::npos) << r;  // response phase
   EXPECT_EQ(tag_calls_.load(), 2);  // once per request: the chain went on after the gate
   // The resumed connection is an ordinary keep-alive connection again.
   get(held, "/next");
@@ -278,6 +284,7 @@ TEST_F(PauseTest, ARefusedHeldRequestGetsTheFiltersReplyAndReachesNoUpstream) {
   EXPECT_EQ(r.substr(0, 22), "HTTP/1.1 403 Forbidden") << r;
   EXPECT_NE(r.find("application/problem+json"), std::string::npos);
   EXPECT_NE(r.find("refused by the gate"), std::string::npos);
+  EXPECT_EQ(r.find("X-Seen-Status"), std::string::npos);  // no upstream head, no response phase
   for (const std::string& t : upstream_.seen()) EXPECT_NE(t, "/hold/b");
   close(held);
   close(other);
