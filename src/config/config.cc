@@ -328,8 +328,8 @@ bool validate_tls(const Config& cfg, std::string& error) {
 // listener or a plaintext connection to an https:// upstream. Delete this function and its call
 // in validate() when src/engine/net has the TLS transport.
 bool reject_unwired_tls(const Config& cfg, std::string& error) {
-  if (!cfg.listen_tls.empty()) {
-    error = "--listen-tls: TLS listeners are not wired into the engine yet";
+  if (cfg.redirect_https) {
+    error = "--redirect-https: redirecting plaintext listeners is not wired into the engine yet";
     return false;
   }
   for (const Route& r : cfg.routes) {

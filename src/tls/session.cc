@@ -166,6 +166,23 @@ void Session::bio_write(const char* src, size_t n) {
   out_.insert(out_.end(), src, src + n);
 }
 
+std::vector<char> Session::take_output() {
+  if (out_off_ > 0) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<ptrdiff_t>(out_off_));
+    out_off_ = 0;
+  }
+  std::vector<char> taken;
+  taken.swap(out_);
+  out_.swap(spare_);
+  out_.clear();
+  return taken;
+}
+
+void Session::recycle_output(std::vector<char>&& buf) {
+  buf.clear();
+  if (buf.capacity() > spare_.capacity()) spare_ = std::move(buf);
+}
+
 void Session::output_sent(size_t n) {
   out_off_ += std::min(n, out_.size() - out_off_);
   if (out_off_ == out_.size()) {
@@ -282,6 +299,7 @@ void Session::release_buffers() {
     std::vector<char>().swap(out_);
     out_off_ = 0;
   }
+  std::vector<char>().swap(spare_);
 }
 
 void Session::store_session(SSL_SESSION* s) {

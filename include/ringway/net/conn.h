@@ -8,13 +8,17 @@
 #include <sys/uio.h>
 #include <sys/socket.h>
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 #include "ringway/core/timer_list.h"
 #include "ringway/net/buffers.h"
 #include "ringway/ring/loop.h"
+#include "ringway/tls/session.h"
 
 namespace ringway::net {
 
@@ -42,9 +46,9 @@ struct SendOp {
 
 enum class TransportKind : uint8_t {
   kPlain,  // bytes on the wire are the HTTP bytes
-  // kTls: user-space TLS (issue 13): ciphertext received is opened into plaintext, sends are
-  //       sealed, a handshake runs first, close sends close_notify; no splice either way.
-  // kKernelTls: records handed to the kernel after the handshake; splice again.
+  kTls,    // user-space TLS (tls::Session): received ciphertext is opened into plaintext, sends
+           // are sealed, a handshake runs first, close sends close_notify; no splice either way
+  // kKernelTls (later): records handed to the kernel after the handshake; splice again.
 };
 
 // What stands between a socket and the HTTP layer. It does no I/O of its own: the worker's ring
@@ -53,15 +57,33 @@ enum class TransportKind : uint8_t {
 class Transport {
  public:
   TransportKind kind() const { return kind_; }
-  void reset(TransportKind k) { kind_ = k; }
+  bool tls() const { return kind_ == TransportKind::kTls; }
+  void reset(TransportKind k, std::unique_ptr<tls::Session> session = nullptr);
   // Whether body bytes may bypass user space: socket -> pipe (in) and pipe -> socket (out).
   bool can_splice_in() const { return kind_ == TransportKind::kPlain; }
   bool can_splice_out() const { return kind_ == TransportKind::kPlain; }
   // Whether HTTP bytes may flow (a TLS handshake may still be running).
-  bool ready() const { return true; }
+  bool ready() const { return kind_ == TransportKind::kPlain || session_->established(); }
+  tls::Session* session() const { return session_.get(); }
 
  private:
+  friend struct Conn;
   TransportKind kind_ = TransportKind::kPlain;
+  // TLS only.
+  std::unique_ptr<tls::Session> session_;
+  std::vector<char> wire_;      // ciphertext of the send in flight (taken from the session)
+  uint32_t wire_off_ = 0;
+  uint32_t sealed_ = 0;         // plaintext of the send op's ranges sealed so far
+  std::vector<char> stash_;     // received ciphertext not consumed yet (the input was full)
+};
+
+// What received bytes came to.
+enum class RecvResult : uint8_t {
+  kData,      // plaintext appended to `in`
+  kNothing,   // taken, but no plaintext yet (a handshake step, part of a record)
+  kTooLarge,  // `in` would exceed the limit (a head too large)
+  kClosed,    // the peer ended the transport cleanly (TLS close_notify)
+  kError,     // the transport failed (bad record, handshake failure): close
 };
 
 struct Conn {
@@ -85,21 +107,38 @@ struct Conn {
   }
 
   // A new socket in this slot (the slot keeps its index; its generation moved on at recycle).
-  void open(int socket_fd, TransportKind kind);
+  // A TLS transport comes with its session.
+  void open(int socket_fd, TransportKind kind, std::unique_ptr<tls::Session> session = nullptr);
 
   // --- the socket, always through the transport ---
   // A receive into a provided buffer of br; poll_first when no data can be there yet.
   void prep_recv(io_uring_sqe* s, const ring::BufferRing& br, bool poll_first, uint64_t ud) const;
-  // Received bytes (provided buffer bid) become plaintext in `in`. False if `in` would exceed
-  // limit (a head too large); the buffer is returned either way.
-  bool received(Buffers& b, char* data, uint32_t n, int32_t bid, uint32_t limit);
-  // Submits what `send` holds as one SQE; false (no SQE) if it holds nothing.
+  // Received bytes (provided buffer bid) become plaintext in `in`; the buffer is returned to b.
+  // TLS reads at most up to `limit` bytes of `in`; the rest waits in the transport
+  // (has_pending_plaintext) until the owner wants more.
+  RecvResult received(Buffers& b, char* data, uint32_t n, int32_t bid, uint32_t limit);
+  // Plaintext (or ciphertext) the transport holds that no receive needs to bring.
+  bool has_pending_plaintext() const;
+  RecvResult deliver_pending(Buffers& b, uint32_t limit);
+  // Bytes the transport must send on its own (a handshake flight, a session ticket, an alert).
+  bool has_transport_output() const;
+
+  // Submits what `send` holds (and what the transport must send) as one SQE; false (no SQE) if
+  // there is nothing.
   bool start_send(ring::Loop& loop, uint64_t ud);
+  // Interprets a send completion: plain: res. TLS: kSendAgain while ciphertext or plaintext of the
+  // send op is left (submit start_send again), then the plaintext bytes the op carried (what
+  // SendOp::advance expects); errors as they are.
+  static constexpr int kSendAgain = INT_MIN;
+  int send_completed(int res);
   // A short message sent now, outside `send` (e.g. 100 Continue while `send` is idle). Best
   // effort: a peer that cannot take a few bytes will not get its request answered either.
   void send_now(std::string_view bytes);
-  // Ends our direction (lingering close): FIN for plain.
+  // Ends our direction (lingering close): FIN for plain; TLS sends close_notify first (best
+  // effort: a peer that cannot take a few bytes now does not get it).
   void shutdown_write();
+  // TLS failed: its alert, if any, is sent now (best effort) before the close.
+  void send_alert_now();
   // Body bytes socket -> pipe and pipe -> socket; only when can_splice_in()/can_splice_out().
   // Non-blocking; return as splice(2).
   ssize_t splice_to_pipe(int pipe_w, size_t n);

@@ -100,6 +100,11 @@ class Session {
 
   std::span<const char> output() const { return {out_.data() + out_off_, out_.size() - out_off_}; }
   void output_sent(size_t n);
+  // Moves the sealed output out as the caller's buffer, so the caller can send from it while the
+  // session goes on (a read may append a ticket or an alert to output() and move its bytes). The
+  // session seals further output into another buffer. Give it back with recycle_output().
+  std::vector<char> take_output();
+  void recycle_output(std::vector<char>&& buf);
 
   // Queues our close_notify alert (RFC 8446 6.1) into output(). Idempotent.
   void close_notify();
@@ -134,6 +139,7 @@ class Session {
   std::string cache_key_;             // client side only
   const Input* in_ = nullptr;         // set for the duration of one call
   std::vector<char> out_;
+  std::vector<char> spare_;  // a sent buffer, reused so taking output allocates nothing
   size_t out_off_ = 0;
   std::string_view failure_;
   bool established_ = false;

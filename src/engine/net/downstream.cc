@@ -34,14 +34,17 @@ DownstreamConn* Worker::new_client() {
 void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
   const bool more = (flags & IORING_CQE_F_MORE) != 0;
   if (res >= 0) {
-    if (draining_ || open_clients_ >= cfg_.max_connections) {
+    const bool tls = !admin && slot < listen_tls_.size() && listen_tls_[slot];
+    std::unique_ptr<tls::Session> session;
+    if (tls) session = tls::Session::server(*shared_.tls_server);
+    if (draining_ || open_clients_ >= cfg_.max_connections || (tls && session == nullptr)) {
       close(res);
     } else {
       DownstreamConn& c = *new_client();
-      c.open(res, net::TransportKind::kPlain);
+      c.open(res, tls ? net::TransportKind::kTls : net::TransportKind::kPlain, std::move(session));
       c.admin = admin;
       c.state = net::DownState::kIdle;
-      c.abort = c.deadline_armed = false;
+      c.abort = c.deadline_armed = c.flushing = c.send_queued = c.deliver_queued = false;
       c.ex = nullptr;
       ++open_clients_;
       metrics_->downstream_opened();
@@ -110,7 +113,14 @@ void Worker::resume_accepting() {
 }
 
 void Worker::arm_client_recv(DownstreamConn& c, bool poll_first) {
-  if (c.recv_armed || c.starved || c.closing) return;
+  if (c.recv_armed || c.starved || c.closing || c.deliver_queued) return;
+  if (c.has_pending_plaintext()) {
+    // The transport already holds what a receive would bring: the loop delivers it (not from
+    // here, which may be deep inside an exchange's phase).
+    c.deliver_queued = true;
+    tls_deliveries_.push_back(&c);
+    return;
+  }
   c.prep_recv(loop_.sqe(), buffers_.ring(), poll_first, ring::pack(c.index, c.gen, kOpClientRecv));
   c.recv_armed = true;
   ++c.pending;
@@ -138,9 +148,28 @@ void Worker::on_client_recv(DownstreamConn& c, int res, uint32_t flags) {
   char* data = buffers_.ring().data(static_cast<uint16_t>(bid));
   metrics_->add_bytes_in(static_cast<uint64_t>(res));
   if (c.ex != nullptr) c.ex->bytes_in += static_cast<uint64_t>(res);
-  if (!c.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2)) {
-    local_reply(c, 431, "request head too large", true);
-    return;
+  on_client_plaintext(c, c.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2));
+}
+
+// What the transport made of received bytes.
+void Worker::on_client_plaintext(DownstreamConn& c, net::RecvResult r) {
+  flush_transport(c);  // a handshake flight, a session ticket
+  switch (r) {
+    case net::RecvResult::kData:
+      break;
+    case net::RecvResult::kNothing:
+      arm_client_recv(c);
+      return;
+    case net::RecvResult::kTooLarge:
+      local_reply(c, 431, "request head too large", true);
+      return;
+    case net::RecvResult::kClosed:
+      close_client(c, false);
+      return;
+    case net::RecvResult::kError:
+      c.send_alert_now();
+      close_client(c, false);
+      return;
   }
   if (c.state == net::DownState::kExchange) {
     on_request_body_data(c);
@@ -149,7 +178,19 @@ void Worker::on_client_recv(DownstreamConn& c, int res, uint32_t flags) {
   }
 }
 
+void Worker::flush_transport(DownstreamConn& c) {
+  if (c.send.busy || c.closing || !c.has_transport_output()) return;
+  c.send.count = 0;
+  if (!c.start_send(loop_, ring::pack(c.index, c.gen, kOpClientSend))) return;
+  c.flushing = true;
+  ++c.pending;
+}
+
 void Worker::client_send(DownstreamConn& c) {
+  if (c.send.busy) {  // only a transport flush can be in flight here: go after it
+    c.send_queued = true;
+    return;
+  }
   if (!c.start_send(loop_, ring::pack(c.index, c.gen, kOpClientSend))) {
     // Nothing to send (e.g. an empty body part): behave as a completed send.
     c.send.count = 0;
@@ -162,6 +203,25 @@ void Worker::client_send(DownstreamConn& c) {
 void Worker::on_client_send(DownstreamConn& c, int res) {
   net::SendOp& s = c.send;
   s.busy = false;
+  res = c.send_completed(res);
+  if (res == net::Conn::kSendAgain && !c.closing) {  // TLS: more records of this send
+    if (c.start_send(loop_, ring::pack(c.index, c.gen, kOpClientSend))) {
+      ++c.pending;
+      return;
+    }
+    res = 0;
+  }
+  if (c.flushing) {  // the transport's own bytes went out
+    c.flushing = false;
+    if (c.closing) return;
+    if (res < 0) {
+      close_client(c, true);
+    } else if (c.send_queued) {
+      c.send_queued = false;
+      client_send(c);
+    }
+    return;
+  }
   if (c.closing || res < 0) {
     for (uint8_t i = 0; i < s.count; ++i) buffers_.release(s.hold[i]);
     s.count = 0;

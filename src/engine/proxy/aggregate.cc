@@ -41,6 +41,7 @@ void Worker::start_aggregate(Exchange& ex) {
   // (header or query parameter), hop-by-hop fields and X-Forwarded-* are handled once, alike.
   http::UpstreamHeadParams p;
   p.client_addr = c.ip();
+  p.proto = c.transport.tls() ? "https" : "http";
   p.edits = &ex.rs->edits;
   p.add_headers = shared_.add_headers;
   p.method = "GET";

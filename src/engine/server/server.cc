@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "ringway/filter/builtin.h"
+#include "ringway/tls/kernel_tls.h"
+#include "ringway/tls/server_context.h"
 #include "server/worker.h"
 
 namespace ringway::server {
@@ -47,6 +49,16 @@ int run(const config::Config& cfg) {
   shared.cfg = &cfg;
   shared.router = std::make_unique<route::Router>(cfg.routes, cfg.aggregates);
   shared.clusters = std::make_unique<upstream::Clusters>(cfg);
+  tls::ServerSettings tls_settings;
+  if (!cfg.listen_tls.empty()) {
+    tls_settings = tls::server_settings(cfg);
+    std::string tls_error;
+    shared.tls_server = tls::ServerContext::build(tls_settings, tls_error);
+    if (shared.tls_server == nullptr) {
+      std::fprintf(stderr, "ringway: %s\n", tls_error.c_str());
+      return 2;
+    }
+  }
   for (const config::NameValue& h : cfg.add_headers) shared.add_headers.push_back({h.name, h.value});
   std::string filter_error;
   if (!filter::build_builtin_filters(cfg, shared.filters, filter_error)) {
@@ -97,10 +109,24 @@ int run(const config::Config& cfg) {
   }
 
   for (const auto& a : cfg.listen) std::fprintf(stderr, "ringway: listening on %s:%u with %u workers\n", a.host.c_str(), a.port, threads);
+  for (const auto& a : cfg.listen_tls) {
+    std::fprintf(stderr, "ringway: listening on %s:%u (TLS) with %u workers\n", a.host.c_str(), a.port, threads);
+  }
+  if (!cfg.listen_tls.empty()) {
+    // This kernel may lack the TLS ULP (CONFIG_TLS); records are then sealed in user space.
+    std::fprintf(stderr, "ringway: TLS in user space (kernel TLS %s; not used yet)\n",
+                 tls::kernel_tls_available() ? "available" : "not available");
+  }
   if (cfg.has_admin) std::fprintf(stderr, "ringway: admin on %s:%u\n", cfg.admin_listen.host.c_str(), cfg.admin_listen.port);
 
   int sig = 0;
-  sigwait(&set, &sig);
+  // Session-ticket keys rotate on this thread, every ticket lifetime (tls/server_context.h).
+  for (;;) {
+    timespec wait{static_cast<time_t>(tls_settings.ticket_lifetime_s), 0};
+    sig = sigtimedwait(&set, nullptr, &wait);
+    if (sig > 0) break;
+    if (shared.tls_server != nullptr) shared.tls_server->ticket_keys()->rotate();
+  }
   int code = 0;
   if (sig == SIGUSR1) code = 1;
   shared.draining.store(true, std::memory_order_release);

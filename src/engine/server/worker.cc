@@ -66,6 +66,7 @@ Worker::Worker(Shared& shared, unsigned index)
   if (!cfg_.aggregates.empty()) merge_ws_ = std::make_unique<agg::MergeWorkspace>();
   pools_.init(clusters_.instances().size(), cfg_.upstream_keepalive, cfg_.upstream_idle_timeout_ms);
   pick_cursors_.assign(clusters_.cluster_count(), index);  // workers start at different instances
+  if (cfg_.hsts_s > 0) hsts_ = "max-age=" + std::to_string(cfg_.hsts_s);
   metrics_ = &shared_.metrics->shard(index);
   log_enabled_ = shared_.access_log_fd >= 0;
   for (const auto& f : shared_.filters) filters_.add(f->create(index, shared_.worker_count));
@@ -97,12 +98,20 @@ bool Worker::setup(std::string& error) {
   if (!buffers_.init(loop_.raw(), kBufferGroup, kBufferCount, kBufferSize, block_size, error)) return false;
   // Every worker listens on every address with its own SO_REUSEPORT socket, so the kernel
   // spreads each address's connections over all workers.
-  for (const auto& a : cfg_.listen) {
+  auto add_listener = [&](const config::Address& a, bool tls) {
     const int fd = open_listener(a, true, error);
     if (fd < 0) return false;
     listen_fds_.push_back(fd);
+    listen_tls_.push_back(tls);
     arm_accept(fd, kOpAccept, static_cast<uint32_t>(listen_fds_.size() - 1));
     accept_armed_.push_back(true);
+    return true;
+  };
+  for (const auto& a : cfg_.listen) {
+    if (!add_listener(a, false)) return false;
+  }
+  for (const auto& a : cfg_.listen_tls) {
+    if (!add_listener(a, true)) return false;
   }
   if (cfg_.has_admin && index_ == 0) {
     admin_fd_ = open_listener(cfg_.admin_listen, false, error);
@@ -155,6 +164,14 @@ bool Worker::run(std::string& error) {
       for (DownstreamConn* c : waiting) {
         c->starved = false;
         if (!c->closing) arm_client_recv(*c);
+      }
+    }
+    if (!tls_deliveries_.empty()) {
+      auto waiting = std::move(tls_deliveries_);
+      tls_deliveries_.clear();
+      for (DownstreamConn* c : waiting) {
+        c->deliver_queued = false;
+        if (!c->closing) on_client_plaintext(*c, c->deliver_pending(buffers_, buffers_.block_size() / 2));
       }
     }
     if (buffers_.ring().available() > 0 && !starved_upstreams_.empty()) {
@@ -288,6 +305,10 @@ void Worker::on_timer(DownstreamConn& c) {
       close_client(c, false);
       return;
     case TimerKind::kHeader:
+      if (!c.transport.ready()) {  // a TLS handshake that did not finish in time: nothing to say
+        close_client(c, false);
+        return;
+      }
       // RFC 9110 15.5.9: 408 tells a client that sent part of a head why it is dropped.
       local_reply(c, 408, "the request head did not arrive in time", true);
       return;

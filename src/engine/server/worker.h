@@ -35,6 +35,7 @@
 #include "ringway/route/router.h"
 #include "ringway/upstream/cluster.h"
 #include "ringway/upstream/failure.h"
+#include "ringway/tls/server_context.h"
 #include "ringway/upstream/upstream_conn.h"
 
 namespace ringway::server {
@@ -59,6 +60,7 @@ struct Shared {
   unsigned worker_count = 0;
   std::atomic<unsigned> ready_workers{0};
   std::atomic<bool> draining{false};
+  std::shared_ptr<const tls::ServerContext> tls_server;  // set when there are --listen-tls addresses
 };
 
 // What a completion is about (the low byte of its user_data, see ring/loop.h).
@@ -117,6 +119,8 @@ class Worker : public filter::ResumeTarget {
   // that would fail and go straight to waiting for readiness.
   void arm_client_recv(DownstreamConn& c, bool poll_first = false);
   void on_client_recv(DownstreamConn& c, int res, uint32_t flags);
+  void on_client_plaintext(DownstreamConn& c, net::RecvResult r);
+  void flush_transport(DownstreamConn& c);  // sends what the transport must send on its own
   void client_send(DownstreamConn& c);
   void on_client_send(DownstreamConn& c, int res);
   void set_timer(DownstreamConn& c, TimerKind kind);
@@ -202,6 +206,7 @@ class Worker : public filter::ResumeTarget {
   net::Buffers buffers_;
   http::Limits limits_;
   std::vector<int> listen_fds_;  // one SO_REUSEPORT listener per --listen address, in every worker
+  std::vector<bool> listen_tls_;  // per listener: --listen-tls
   std::vector<bool> accept_armed_;  // per listener: its multishot accept is running
   bool admin_accept_armed_ = false;
   bool accept_paused_ = false;
@@ -223,8 +228,10 @@ class Worker : public filter::ResumeTarget {
   std::vector<uint32_t> pick_cursors_;         // per cluster: this worker's round-robin position
   std::vector<DownstreamConn*> starved_clients_;
   std::vector<UpstreamConn*> starved_upstreams_;
+  std::vector<DownstreamConn*> tls_deliveries_;  // TLS plaintext held back, delivered by the loop
   proxy::PipeCache pipes_;
   uint32_t up_head_cap_ = 0;                   // room for a rebuilt upstream head (forward or leg)
+  std::string hsts_;                           // "max-age=N" for responses over TLS, or empty
 
   core::TimerList header_timers_, keepalive_timers_, body_timers_, connect_timers_,
       response_timers_, linger_timers_;

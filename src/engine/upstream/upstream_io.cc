@@ -109,7 +109,8 @@ void Worker::on_up_recv(UpstreamConn& u, int res, uint32_t flags) {
     return;
   }
   char* data = buffers_.ring().data(static_cast<uint16_t>(bid));
-  if (!u.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2)) {
+  if (u.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2) !=
+      net::RecvResult::kData) {  // plain upstreams: kTooLarge
     u.reusable = false;
     up_failed(u, upstream::FailureKind::kHeadTooLarge);
     return;

@@ -859,13 +859,17 @@ TEST(ConfigTls, EveryTlsFlagParsed) {
   EXPECT_FALSE(c.redirect_https);
 }
 
-TEST(ConfigTls, TlsListenersAndHttpsUpstreamsAreRefusedUntilWired) {
+TEST(ConfigTls, RedirectAndHttpsUpstreamsAreRefusedUntilWired) {
   TlsFiles f;
-  // Fully valid TLS settings, refused in one place with a message that says why.
+  // TLS listeners are served; the redirect and https upstreams are refused in one place with a
+  // message that says why.
   LoadResult r = run({kRoute, "--listen-tls", "127.0.0.1:8443", "--listen-tls=[::1]:8443",
-                      "--tls-cert", f.cert + ":" + f.key, "--redirect-https"});
+                      "--tls-cert", f.cert + ":" + f.key});
+  ASSERT_TRUE(r.ok) << r.error;
+  r = run({kRoute, "--listen-tls", "127.0.0.1:8443", "--tls-cert", f.cert + ":" + f.key,
+           "--redirect-https"});
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.error, "--listen-tls: TLS listeners are not wired into the engine yet");
+  EXPECT_EQ(r.error, "--redirect-https: redirecting plaintext listeners is not wired into the engine yet");
   r = run({"--route", "/api=http://127.0.0.1:1,https://127.0.0.1:8443/v1"});
   ASSERT_FALSE(r.ok);
   EXPECT_NE(r.error.find("https upstreams are not wired yet"), std::string::npos) << r.error;

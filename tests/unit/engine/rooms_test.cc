@@ -35,12 +35,12 @@ TEST_F(BuffersTest, FirstReceiveIsKeptInPlaceLaterOnesAreGathered) {
   c.open(-1, net::TransportKind::kPlain);
   char* b0 = buffers_.ring().data(0);
   std::memcpy(b0, "GET / HT", 8);
-  ASSERT_TRUE(c.received(buffers_, b0, 8, 0, 128));
+  ASSERT_EQ(c.received(buffers_, b0, 8, 0, 128), net::RecvResult::kData);
   EXPECT_EQ(c.in.data, b0);  // no copy: the provided buffer itself
   EXPECT_EQ(c.in.bid, 0);
   char* b1 = buffers_.ring().data(1);
   std::memcpy(b1, "TP/1.1\r\n", 8);
-  ASSERT_TRUE(c.received(buffers_, b1, 8, 1, 128));
+  ASSERT_EQ(c.received(buffers_, b1, 8, 1, 128), net::RecvResult::kData);
   EXPECT_TRUE(c.in.block);  // gathered so the parser sees the head whole
   EXPECT_EQ(std::string(c.in.begin(), c.in.len), "GET / HTTP/1.1\r\n");
   buffers_.consume(c.in, 4);
@@ -53,8 +53,8 @@ TEST_F(BuffersTest, FirstReceiveIsKeptInPlaceLaterOnesAreGathered) {
 TEST_F(BuffersTest, AppendBeyondTheLimitFails) {
   net::Conn c;
   c.open(-1, net::TransportKind::kPlain);
-  ASSERT_TRUE(c.received(buffers_, buffers_.ring().data(0), 40, 0, 64));
-  EXPECT_FALSE(c.received(buffers_, buffers_.ring().data(1), 40, 1, 64));
+  ASSERT_EQ(c.received(buffers_, buffers_.ring().data(0), 40, 0, 64), net::RecvResult::kData);
+  EXPECT_EQ(c.received(buffers_, buffers_.ring().data(1), 40, 1, 64), net::RecvResult::kTooLarge);
   EXPECT_EQ(c.in.len, 40u);
   buffers_.release(c.in);
 }

@@ -1,0 +1,218 @@
+"""HTTPS termination (issue 13): real TLS clients (Python ssl, curl, openssl s_client) against
+--listen-tls, with certificates made by the openssl CLI for each test session."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from client import Conn, build_request
+from conftest import curl
+from upstreams import pattern_bytes
+
+
+def _run(*args: str, inp: bytes | None = None, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), input=inp, capture_output=True, timeout=timeout,
+                          stdin=None if inp is not None else subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A test CA and two server certificates it signed: localhost/127.0.0.1 (ECDSA) and
+    api.test (RSA)."""
+    d = tmp_path_factory.mktemp("pki")
+    ca_key, ca = d / "ca.key", d / "ca.pem"
+    assert _run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+                "-subj", "/CN=ringway test CA").returncode == 0
+
+    def leaf(name: str, san: str, key_args: list[str]):
+        key, csr, crt, ext = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem", d / f"{name}.ext"
+        ext.write_text(f"subjectAltName={san}\n")
+        assert _run("openssl", "req", "-new", *key_args, "-nodes", "-keyout", str(key), "-out", str(csr),
+                    "-subj", f"/CN={name}").returncode == 0
+        p = _run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+                 "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext))
+        assert p.returncode == 0, p.stderr
+        return f"{crt}:{key}"
+
+    return {
+        "ca": str(ca),
+        "local": leaf("localhost", "DNS:localhost,IP:127.0.0.1",
+                      ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+        "api": leaf("api.test", "DNS:api.test", ["-newkey", "rsa:2048"]),
+    }
+
+
+def tls_port(gw) -> int:
+    return gw.tls_port
+
+
+@pytest.fixture
+def tgw(gateway, echo, pki):
+    """A gateway with a plaintext and a TLS listener, /api/users/ routed to the echo upstream."""
+    from conftest import free_port
+    port = free_port()
+    gw = gateway(routes=[("/api/users/", echo)],
+                 args=["--listen-tls", f"127.0.0.1:{port}", "--tls-cert", pki["local"],
+                       "--tls-cert", pki["api"], "--hsts", "600", "--client-header-timeout", "2s"])
+    gw.tls_port = port
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return gw
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+class TlsConn(Conn):
+    def __init__(self, port: int, ca: str, server_hostname: str = "localhost", timeout: float = 30,
+                 context: ssl.SSLContext | None = None):
+        ctx = context or ssl.create_default_context(cafile=ca)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+
+def test_https_request_is_forwarded_with_https_proto_and_hsts(tgw, echo, pki):
+    with TlsConn(tls_port(tgw), pki["ca"]) as c:
+        assert c.sock.version() in ("TLSv1.3", "TLSv1.2")
+        assert c.sock.selected_alpn_protocol() is None  # no ALPN asked
+        r = c.request("GET", "/api/users/42?x=1")
+        assert r.status == 200, r
+        doc = r.json()
+        assert doc["target"] == "/42?x=1"
+        headers = {k.lower(): v for k, v in doc["headers"]}
+        assert headers["x-forwarded-proto"] == "https"
+        assert r.header("strict-transport-security") == "max-age=600"
+        # keep-alive: more requests on the same TLS connection, pipelined too
+        c.send(build_request("GET", "/api/users/a") + build_request("GET", "/api/users/b"))
+        assert [c.read_response().json()["target"] for _ in range(2)] == ["/a", "/b"]
+    # The plaintext listener still speaks plain HTTP, without HSTS.
+    with Conn(tgw.port) as c:
+        r = c.request("GET", "/api/users/plain")
+        assert r.json()["target"] == "/plain"
+        assert r.header("strict-transport-security") is None
+        headers = {k.lower(): v for k, v in r.json()["headers"]}
+        assert headers["x-forwarded-proto"] == "http"
+
+
+def test_curl_verifies_the_certificate_and_gets_the_body(tgw, pki):
+    p = curl("--cacert", pki["ca"], "--http1.1", f"https://localhost:{tls_port(tgw)}/api/users/curl")
+    assert p.returncode == 0, p.stderr
+    assert b'"target": "/curl"' in p.stdout
+    p = curl(f"https://localhost:{tls_port(tgw)}/api/users/curl")  # no CA: refused by curl
+    assert p.returncode != 0
+
+
+@pytest.mark.parametrize("size", [1 << 20, 16 << 20])
+def test_large_bodies_both_ways_over_tls(tgw, echo, pki, size):
+    body = pattern_bytes(size)
+    with TlsConn(tls_port(tgw), pki["ca"], timeout=60) as c:
+        r = c.request("POST", "/api/users/upload", [("Content-Type", "application/octet-stream")], body)
+        assert r.status == 200, r
+        assert r.json()["body_len"] == size
+        assert r.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
+        r = c.request("GET", f"/api/users/bytes/{size}")
+        assert r.status == 200
+        assert len(r.body) == size
+        assert hashlib.sha256(r.body).hexdigest() == r.header("x-body-sha256")
+        assert c.request("GET", "/api/users/next").json()["target"] == "/next"
+
+
+def test_expect_continue_over_tls(tgw, echo, pki):
+    body = pattern_bytes(100_000)
+    with TlsConn(tls_port(tgw), pki["ca"]) as c:
+        c.send(build_request("PUT", "/api/users/e", [("Expect", "100-continue"),
+                                                     ("Content-Length", str(len(body)))]))
+        assert c._read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 100 Continue\r\n")
+        c.send(body)
+        r = c.read_response()
+        assert r.status == 200 and r.json()["body_len"] == len(body)
+
+
+def _s_client(port: int, *extra: str, inp: bytes = b"Q\n") -> subprocess.CompletedProcess:
+    return _run("openssl", "s_client", "-connect", f"127.0.0.1:{port}", *extra, inp=inp)
+
+
+def test_versions_sni_and_resumption_with_openssl(tgw, pki, tmp_path):
+    port = tls_port(tgw)
+    p = _s_client(port, "-tls1_2", "-servername", "localhost", "-CAfile", pki["ca"])
+    assert "Protocol  : TLSv1.2" in p.stdout.decode(), p.stdout.decode()[-2000:]
+    assert "Verify return code: 0 (ok)" in p.stdout.decode()
+    p = _s_client(port, "-tls1_3", "-servername", "localhost", "-CAfile", pki["ca"])
+    assert "TLSv1.3" in p.stdout.decode()
+    # TLS 1.1 and older are refused (RFC 8996)
+    p = _s_client(port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+    assert "Cipher is (NONE)" in p.stdout.decode() or p.returncode != 0
+    # SNI picks the certificate whose names match; the first one is the default.
+    p = _s_client(port, "-servername", "api.test", "-CAfile", pki["ca"])
+    assert "subject=CN = api.test" in p.stdout.decode()
+    p = _s_client(port, "-servername", "unknown.example", "-CAfile", pki["ca"])
+    assert "subject=CN = localhost" in p.stdout.decode()
+    # Resumption with a session ticket (TLS 1.2 shows it plainly as "Reused").
+    sess = tmp_path / "sess.pem"
+    p = _s_client(port, "-tls1_2", "-servername", "localhost", "-sess_out", str(sess))
+    assert p.returncode == 0 and sess.exists()
+    p = _s_client(port, "-tls1_2", "-servername", "localhost", "-sess_in", str(sess))
+    assert "Reused, TLSv1.2" in p.stdout.decode(), p.stdout.decode()[-2000:]
+
+
+def test_garbage_and_a_dripped_hello_do_not_hurt(tgw, pki):
+    port = tls_port(tgw)
+    # Plain HTTP sent to the TLS listener: the handshake fails and the connection closes.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        data = b""
+        try:
+            while chunk := s.recv(4096):
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        assert b"HTTP/1.1" not in data  # at most a TLS alert
+    # A ClientHello that never completes is cut by the head timeout (2 s here).
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a record, then nothing
+        t0 = time.monotonic()
+        s.settimeout(10)
+        try:
+            assert s.recv(4096) == b""
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() - t0 < 9
+    # ...and the listener still serves.
+    with TlsConn(port, pki["ca"]) as c:
+        assert c.request("GET", "/api/users/after").json()["target"] == "/after"
+
+
+def test_many_concurrent_handshakes(tgw, pki):
+    port = tls_port(tgw)
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def one(i: int):
+        try:
+            with TlsConn(port, pki["ca"], context=ctx, timeout=30) as c:
+                status = c.request("GET", f"/api/users/h{i}").status
+        except Exception:  # noqa: BLE001 - counted as a failure below
+            status = -1
+        with lock:
+            results.append(status)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results.count(200) == 200, sorted(set(results))
