@@ -501,7 +501,8 @@ def main():
         if "idle" in scenarios:
             steps.append(("idle", lambda: idle_test(ctx, pinned, targets, results)))
         if "wholebox" in scenarios:
-            wb_targets = [Target(t.name, t.kind) for t in targets if not t.splice and not t.pinned_only]
+            wb_targets = [Target(t.name, t.kind, binary=t.binary) for t in targets
+                          if not t.splice and not t.pinned_only]
             steps.append(("whole box", lambda: run_layout(ctx, whole, wb_targets, ["wholebox"], rounds,
                                                           duration, results, progress)))
         for name, step in steps:
