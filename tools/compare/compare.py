@@ -74,7 +74,8 @@ class Target:
             conf = configs.haproxy_conf(tmp, port, upstream_port, workers, self.splice)
             argv = ["haproxy", "-db", "-f", conf]
         elif self.kind == "bare-relay":
-            argv = [ctx.bare_relay, "--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{upstream_port}"]
+            argv = [ctx.bare_relay, "--buffer-size", str(configs.BARE_RELAY_BUFFER),
+                    "--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{upstream_port}"]
         else:
             argv = [self.binary or ctx.ringway, "--threads", str(workers), "--access-log", "off",
                     "--listen", f"127.0.0.1:{port}", "--route", f"/=http://127.0.0.1:{upstream_port}"]

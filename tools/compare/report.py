@@ -333,7 +333,7 @@ def markdown(results, agg, chart_name):
              "`--haproxy-splice forced` to compare against real kernel splicing)")
           + ". ringway: `--threads N --access-log off`."
           + (" bare-relay: `bench/relay/bare_relay`, one thread, no HTTP work: one upstream connection per "
-             "client connection, bytes copied both ways with io_uring receives into provided 16 KiB buffers "
+             "client connection, bytes copied both ways with io_uring receives into provided 64 KiB buffers "
              "and sends (as ringway's engine drives the kernel); for small requests the floor of what relaying "
              "costs here. It never splices, so for 1 MiB bodies it is a copy relay that a splicing proxy "
              "can beat. Pinned layout only." if i.get("bare_relay") else ""),
