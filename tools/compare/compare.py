@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""ringway comparison benchmark: ringway vs nginx, HAProxy and direct-to-upstream, same machine,
-same run, interleaved rounds. See tools/compare/README.md for what is measured and how.
+"""ringway comparison benchmark: ringway vs nginx, HAProxy and direct-to-upstream (and, when asked,
+a bare io_uring relay as the floor), same machine, same run, interleaved rounds. See
+tools/compare/README.md for what is measured and how.
 
 Usage: tools/compare.sh [--quick] [--rounds N] [--duration S] [--ringway PATH] ...
 """
@@ -48,9 +49,12 @@ class Target:
 
     def __init__(self, name, kind, splice=None, binary=None):
         self.name = name
-        self.kind = kind  # direct | nginx | haproxy | ringway
+        self.kind = kind  # direct | nginx | haproxy | ringway | bare-relay
         self.splice = splice
         self.binary = binary  # ringway only: None = --ringway
+        # The bare relay is one thread: a reference for the pinned layout only (not whole box, and
+        # not the idle test, where it holds an upstream connection per client and parses nothing).
+        self.pinned_only = kind == "bare-relay"
         self.child = None
         self.port = None
         self.crashes = []
@@ -69,6 +73,9 @@ class Target:
         elif self.kind == "haproxy":
             conf = configs.haproxy_conf(tmp, port, upstream_port, workers, self.splice)
             argv = ["haproxy", "-db", "-f", conf]
+        elif self.kind == "bare-relay":
+            argv = [ctx.bare_relay, "--buffer-size", str(configs.BARE_RELAY_BUFFER),
+                    "--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{upstream_port}"]
         else:
             argv = [self.binary or ctx.ringway, "--threads", str(workers), "--access-log", "off",
                     "--listen", f"127.0.0.1:{port}", "--route", f"/=http://127.0.0.1:{upstream_port}"]
@@ -268,7 +275,7 @@ def idle_test(ctx, layout, targets, results):
     upstream = start_upstream(ctx, layout, "idle")
     try:
         for t in targets:
-            if t.splice:
+            if t.splice or t.pinned_only:
                 continue
             # A fresh process per target, so the baseline is not inflated (or hidden) by whatever
             # the throughput runs left in allocator caches.
@@ -368,13 +375,16 @@ def main():
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 2)")
     ap.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
     ap.add_argument("--ringway", default=os.path.join(REPO, "build", "src", "ringway"))
+    ap.add_argument("--bare-relay", default=os.path.join(REPO, "build", "bench", "relay", "bare_relay"),
+                    help="the bare io_uring relay binary for target 'bare-relay'")
     ap.add_argument("--baseline", metavar="PATH",
                     help="a second ringway binary, measured as target 'ringway-base' in the same "
                          "interleaved rounds (A/B of a change)")
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
                     help=f"comma list from {','.join(ALL_SCENARIOS)}")
     ap.add_argument("--targets", default="direct,nginx,haproxy,haproxy+splice,ringway",
-                    help="comma list of targets to measure (ratios need nginx and haproxy)")
+                    help="comma list of targets to measure (ratios need nginx and haproxy); "
+                         "'bare-relay' adds the bare io_uring relay (pinned small GET and 1 MiB only)")
     ap.add_argument("--idle-conns", type=int, help="idle keep-alive connections (default 10000)")
     ap.add_argument("--proxy-cpu", default="1", help="CPU for the proxy under test (pinned layout)")
     ap.add_argument("--load-cpu", default="0", help="CPU shared by wrk and the upstream (pinned layout)")
@@ -433,8 +443,18 @@ def main():
         targets.insert(3, Target("haproxy+splice", "haproxy", splice=args.haproxy_splice))
     wanted = [t for t in args.targets.split(",") if t]
     for w in wanted:
-        if w not in ("direct", "nginx", "haproxy", "haproxy+splice", "ringway"):
+        if w not in ("direct", "nginx", "haproxy", "haproxy+splice", "ringway", "bare-relay"):
             ap.error(f"unknown target {w}")
+    if "bare-relay" in wanted:
+        # Located like ringway: a fixed path in build/, built by tools/build.sh (benchmarks are on
+        # by default), never built behind the user's back.
+        if not (os.path.isfile(args.bare_relay) and os.access(args.bare_relay, os.X_OK)):
+            sys.exit(f"compare: no bare relay binary at {args.bare_relay}; build it with "
+                     "`ninja -C build bench/relay/bare_relay` (build/ must be configured with "
+                     "-Dbenchmarks=true, the default; else `meson configure build -Dbenchmarks=true`), "
+                     "or pass --bare-relay PATH")
+        ctx.bare_relay = os.path.abspath(args.bare_relay)
+        targets.append(Target("bare-relay", "bare-relay"))
     if args.baseline:
         if not (os.path.isfile(args.baseline) and os.access(args.baseline, os.X_OK)):
             ap.error(f"--baseline: no executable at {args.baseline}")
@@ -444,18 +464,21 @@ def main():
     pinned_scen = [s for s in scenarios if s in ("small", "latency", "big-get", "big-post")]
 
     n_plain = len([t for t in targets if not t.splice])
+    n_box = len([t for t in targets if not t.splice and not t.pinned_only])
     n_runs = rounds * sum(len(targets) if s in big else n_plain for s in pinned_scen)
-    n_runs += rounds * n_plain * ("wholebox" in scenarios)
+    n_runs += rounds * n_box * ("wholebox" in scenarios)
     # Measured here: ~0.4 s per run of overhead, 1 s warm-ups, ~5 s per idle-connection target.
     est = n_runs * (duration + 0.4) + len(targets) * len(pinned_scen) * 1.3
-    est += n_plain * 1.3 * ("wholebox" in scenarios)
-    est += n_plain * (2.5 + ctx.idle_conns / 4000) if "idle" in scenarios else 0
+    est += n_box * 1.3 * ("wholebox" in scenarios)
+    est += n_box * (2.5 + ctx.idle_conns / 4000) if "idle" in scenarios else 0
     log(f"plan: {n_runs} measured wrk runs of {duration} s in {rounds} rounds; "
         f"about {est / 60:.0f} min; load average now {os.getloadavg()[0]:.2f}")
 
     info = machine_info(args_text)
     info["load_start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     info["ringway"] = ctx.ringway
+    if "bare-relay" in wanted:
+        info["bare_relay"] = ctx.bare_relay
     results = {"info": info, "runs": [], "idle": [], "crashes": [], "failures": [], "affinity": {},
                "settings": {"rounds": rounds, "duration": duration, "conns": ctx.conns,
                             "idle_conns": ctx.idle_conns, "proxy_cpu": args.proxy_cpu,
@@ -479,7 +502,8 @@ def main():
         if "idle" in scenarios:
             steps.append(("idle", lambda: idle_test(ctx, pinned, targets, results)))
         if "wholebox" in scenarios:
-            wb_targets = [Target(t.name, t.kind) for t in targets if not t.splice]
+            wb_targets = [Target(t.name, t.kind, binary=t.binary) for t in targets
+                          if not t.splice and not t.pinned_only]
             steps.append(("whole box", lambda: run_layout(ctx, whole, wb_targets, ["wholebox"], rounds,
                                                           duration, results, progress)))
         for name, step in steps:

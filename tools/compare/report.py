@@ -67,16 +67,25 @@ def _f(d, key, fmt):
 
 
 def _order(names):
-    pref = ["direct", "nginx", "haproxy", "haproxy+splice", "ringway", "ringway-base"]
+    pref = ["direct", "nginx", "haproxy", "haproxy+splice", "ringway", "ringway-base", "bare-relay"]
     return sorted(names, key=lambda n: pref.index(n) if n in pref else 99)
+
+
+def _better_cpu(a):
+    """The one of nginx and HAProxy with the lower CPU/req (issue 12's reference), if both are valid."""
+    cands = [x for x in (a.get("nginx"), a.get("haproxy")) if x and x.get("valid") and "cpu_us_per_req" in x]
+    return min(cands, key=lambda x: x["cpu_us_per_req"]) if len(cands) == 2 else None
 
 
 def small_table(a, lat):
     lat_cols = lat is not None
+    br = a.get("bare-relay")  # the column exists only when the bare relay was measured
     lines = ["| target | req/s (median) | min–max | proxy CPU µs/req | proxy CPU, % of one core | CPU/req vs nginx "
-             "| CPU/req vs HAProxy | req/s vs nginx | req/s vs HAProxy | upstream µs/req "
+             "| CPU/req vs HAProxy " + ("| CPU/req vs bare relay " if br else "")
+             + "| req/s vs nginx | req/s vs HAProxy | upstream µs/req "
              + ("| p50 µs (c4) | p99 µs (c4) " if lat_cols else "") + "| others' CPU | status |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if lat_cols else "") + "---:|---|"]
+             "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if br else "") + "---:|---:|---:|"
+             + ("---:|---:|" if lat_cols else "") + "---:|---|"]
     ng, hp = a.get("nginx"), a.get("haproxy")
     for t in _order(a):
         d = a[t]
@@ -89,7 +98,8 @@ def small_table(a, lat):
             f"| {_f(d, 'core_busy', '{:.0%}') if proxy else '—'} "
             f"| {_fx(_ratio(d, ng, 'cpu_us_per_req')) if proxy and t != 'nginx' else ''} "
             f"| {_fx(_ratio(d, hp, 'cpu_us_per_req')) if proxy and t != 'haproxy' else ''} "
-            f"| {_fx(_ratio(d, ng, 'rps')) if t != 'nginx' else ''} "
+            + (f"| {_fx(_ratio(d, br, 'cpu_us_per_req')) if proxy and t != 'bare-relay' else ''} " if br else "")
+            + f"| {_fx(_ratio(d, ng, 'rps')) if t != 'nginx' else ''} "
             f"| {_fx(_ratio(d, hp, 'rps')) if t != 'haproxy' else ''} "
             f"| {_f(d, 'upstream_cpu_us_per_req', '{:.2f}')} "
             + (f"| {_f(l, 'p50', '{:.0f}')} | {_f(l, 'p99', '{:.0f}')} " if lat_cols else "")
@@ -98,9 +108,11 @@ def small_table(a, lat):
 
 
 def big_table(a):
+    br = a.get("bare-relay")  # the column exists only when the bare relay was measured
     lines = ["| target | req/s (median) | MiB/s | proxy CPU µs/MiB | proxy CPU, % of one core | CPU/MiB vs nginx "
-             "| vs HAProxy | vs HAProxy+splice | throughput vs direct | pipe fds after run | others' CPU | status |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| vs HAProxy | vs HAProxy+splice " + ("| vs bare relay " if br else "")
+             + "| throughput vs direct | pipe fds after run | others' CPU | status |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if br else "") + "---:|---:|---:|---|"]
     ng, hp, hs, di = a.get("nginx"), a.get("haproxy"), a.get("haproxy+splice"), a.get("direct")
     for t in _order(a):
         d = a[t]
@@ -113,7 +125,8 @@ def big_table(a):
             f"| {_fx(_ratio(d, ng, 'cpu_us_per_req')) if proxy and t != 'nginx' else ''} "
             f"| {_fx(_ratio(d, hp, 'cpu_us_per_req')) if proxy and t != 'haproxy' else ''} "
             f"| {_fx(_ratio(d, hs, 'cpu_us_per_req')) if proxy and t != 'haproxy+splice' else ''} "
-            f"| {_fx(_ratio(d, di, 'rps')) if proxy else ''} | {_f(d, 'pipes', '{:.0f}') if proxy else '—'} "
+            + (f"| {_fx(_ratio(d, br, 'cpu_us_per_req')) if proxy and t != 'bare-relay' else ''} " if br else "")
+            + f"| {_fx(_ratio(d, di, 'rps')) if proxy else ''} | {_f(d, 'pipes', '{:.0f}') if proxy else '—'} "
             f"| {_f(d, 'other_load', '{:.0%}')} | {d['status']} |")
     return lines
 
@@ -143,14 +156,22 @@ def headline(agg, idle):
                    f"{_fx(_ratio(rw, hp, 'rps'))} HAProxy, {_fx(_ratio(rw, better, 'rps'))} the better of the two"
                    + (f"; p99 at c4 = {_fx(_ratio(lat.get('ringway'), lat.get('nginx'), 'p99'))} nginx"
                       if lat else ""))
+    br = s.get("bare-relay")
+    if br:
+        out.append(f"- small GET, pinned, against the floor: ringway CPU/req = "
+                   f"{_fx(_ratio(rw, br, 'cpu_us_per_req'))} the bare io_uring relay; the bare relay = "
+                   f"{_fx(_ratio(br, s.get('nginx'), 'cpu_us_per_req'))} nginx, "
+                   f"{_fx(_ratio(br, s.get('haproxy'), 'cpu_us_per_req'))} HAProxy")
     for scen, title in (("big-get", "1 MiB GET"), ("big-post", "1 MiB POST")):
         b = agg.get(("pinned", scen), {})
         rw = b.get("ringway")
         if rw:
             out.append(f"- {title}, pinned: ringway CPU/MiB = {_fx(_ratio(rw, b.get('haproxy'), 'cpu_us_per_req'))} "
                        f"HAProxy, {_fx(_ratio(rw, b.get('haproxy+splice'), 'cpu_us_per_req'))} HAProxy+splice, "
-                       f"{_fx(_ratio(rw, b.get('nginx'), 'cpu_us_per_req'))} nginx; throughput = "
-                       f"{_fx(_ratio(rw, b.get('direct'), 'rps'))} direct")
+                       f"{_fx(_ratio(rw, b.get('nginx'), 'cpu_us_per_req'))} nginx"
+                       + (f", {_fx(_ratio(rw, b['bare-relay'], 'cpu_us_per_req'))} bare relay"
+                          if b.get("bare-relay") else "")
+                       + f"; throughput = {_fx(_ratio(rw, b.get('direct'), 'rps'))} direct")
     w = agg.get(("whole box", "wholebox"), {})
     rw = w.get("ringway")
     if rw:
@@ -182,6 +203,12 @@ def targets_check(agg, idle):
         cands = [x for x in (s.get("nginx"), s.get("haproxy")) if x and x.get("valid")]
         better = max(cands, key=lambda x: x["rps"]) if len(cands) == 2 else None
         row("small GET req/s vs the better of nginx/HAProxy", _ratio(rw, better, "rps"), 1.1, True)
+        if s.get("bare-relay"):
+            # Issue 12, same run: better = the lower CPU/req of the two.
+            row("small GET CPU/req vs the better of nginx/HAProxy (issue 12)",
+                _ratio(rw, _better_cpu(s), "cpu_us_per_req"), 0.8)
+            row("small GET CPU/req vs the bare relay (issue 12)",
+                _ratio(rw, s["bare-relay"], "cpu_us_per_req"), 1.05)
     lat = agg.get(("pinned", "latency"), {})
     if lat.get("ringway"):
         row("p99 at c4 vs nginx", _ratio(lat["ringway"], lat.get("nginx"), "p99"), 1.0)
@@ -197,7 +224,8 @@ def targets_check(agg, idle):
             row(f"{title} throughput vs direct", _ratio(b["ringway"], b.get("direct"), "rps"), 0.95, True)
     if not rows:
         return []
-    return ["| target (issues 3 and 4) | this run | goal | |", "|---|---:|---|---|"] + rows
+    issues = "issues 3, 4 and 12" if s.get("bare-relay") else "issues 3 and 4"
+    return [f"| target ({issues}) | this run | goal | |", "|---|---:|---|---|"] + rows
 
 
 def threads_seen(results):
@@ -230,7 +258,8 @@ def markdown(results, agg, chart_name):
     i = results["info"]
     st = results["settings"]
     L = [f"# ringway comparison — {i['date']}", "",
-         f"- commit `{i['commit']}`, ringway binary `{i['ringway']}`",
+         f"- commit `{i['commit']}`, ringway binary `{i['ringway']}`"
+         + (f", bare relay binary `{i['bare_relay']}`" if i.get("bare_relay") else ""),
          f"- machine: {i['cpu']}, kernel {i['kernel']}",
          f"- load average before the run: {i['load_start']}; after: {i.get('load_end', '?')} "
          "(the latter includes the benchmark itself)",
@@ -302,7 +331,12 @@ def markdown(results, agg, chart_name):
              if st.get("haproxy_splice", "forced") == "forced" else
              "`option splice-auto` (note: 2.6 may never splice on loopback; run with "
              "`--haproxy-splice forced` to compare against real kernel splicing)")
-          + ". ringway: `--threads N --access-log off`.",
+          + ". ringway: `--threads N --access-log off`."
+          + (" bare-relay: `bench/relay/bare_relay`, one thread, no HTTP work: one upstream connection per "
+             "client connection, bytes copied both ways with io_uring receives into provided 64 KiB buffers "
+             "and sends (as ringway's engine drives the kernel); for small requests the floor of what relaying "
+             "costs here. It never splices, so for 1 MiB bodies it is a copy relay that a splicing proxy "
+             "can beat. Pinned layout only." if i.get("bare_relay") else ""),
           "- Upstream: nginx (1 worker pinned, or 2 in the whole-box layout) serving static files for the GETs (100 B and 1 MiB), and for POST "
           + ("`echo_read_request_body` (the whole body is read before the 2-byte reply)."
              if i.get("post_reads_body", True) else
