@@ -332,15 +332,6 @@ bool reject_unwired_tls(const Config& cfg, std::string& error) {
     error = "--redirect-https: redirecting plaintext listeners is not wired into the engine yet";
     return false;
   }
-  for (const Route& r : cfg.routes) {
-    for (const Target& t : r.targets) {
-      if (t.tls) {
-        error = "--route/routes '" + r.prefix + "': upstream 'https://" + t.authority +
-                t.base_path + "': https upstreams are not wired yet";
-        return false;
-      }
-    }
-  }
   for (const Aggregate& a : cfg.aggregates) {
     for (const Target& t : a.targets) {
       if (t.tls) {

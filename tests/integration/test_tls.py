@@ -216,3 +216,91 @@ def test_many_concurrent_handshakes(tgw, pki):
     for t in threads:
         t.join(timeout=60)
     assert results.count(200) == 200, sorted(set(results))
+
+
+# ---- origination: https:// upstreams ------------------------------------------------------------
+
+from upstreams import Upstream  # noqa: E402
+
+
+class TlsUpstream(Upstream):
+    """The echo upstream behind TLS (Python ssl, server side); counts handshakes and resumptions."""
+
+    def __init__(self, name: str, cert_key: str):
+        cert, key = cert_key.split(":")
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.handshakes = 0
+        self.resumed = 0
+        super().__init__(name)
+
+    def _serve(self, s, rec):
+        try:
+            s.settimeout(5)
+            ss = self.ctx.wrap_socket(s, server_side=True)
+        except (ssl.SSLError, OSError):
+            s.close()
+            return
+        with self.lock:
+            self.handshakes += 1
+            self.resumed += 1 if ss.session_reused else 0
+        super()._serve(ss, rec)
+
+
+@pytest.fixture
+def tls_upstream(pki):
+    started = []
+
+    def make(cert: str = "local") -> TlsUpstream:
+        u = TlsUpstream("tls-echo", pki[cert])
+        started.append(u)
+        return u
+
+    yield make
+    for u in started:
+        u.stop()
+
+
+def test_https_upstream_verified_pooled_and_intact(gateway, pki, tls_upstream):
+    up = tls_upstream()
+    gw = gateway(routes=[("/s/", f"https://localhost:{up.port}")], args=["--upstream-ca", pki["ca"]])
+    body = pattern_bytes(4 << 20)
+    with Conn(gw.port, timeout=60) as c:
+        for i in range(5):
+            r = c.request("GET", f"/s/{i}?q=1")
+            assert r.status == 200, r
+            assert r.json()["target"] == f"/{i}?q=1"
+        r = c.request("POST", "/s/up", [("Content-Type", "application/octet-stream")], body)
+        assert r.status == 200 and r.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
+        r = c.request("GET", f"/s/bytes/{4 << 20}")
+        assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == r.header("x-body-sha256")
+    assert up.handshakes == 1, up.handshakes  # one TLS connection, reused from the pool
+
+
+def test_https_upstream_sessions_resume_on_reconnect(gateway, pki, tls_upstream):
+    up = tls_upstream()
+    gw = gateway(routes=[("/s/", f"https://localhost:{up.port}")],
+                 args=["--upstream-ca", pki["ca"], "--upstream-keepalive", "0"], threads=1)
+    with Conn(gw.port) as c:
+        for i in range(4):
+            assert c.request("GET", f"/s/{i}").status == 200
+    assert up.handshakes == 4
+    assert up.resumed >= 2, (up.handshakes, up.resumed)
+
+
+def test_https_upstream_untrusted_or_misnamed_is_502(gateway, pki, tls_upstream):
+    up = tls_upstream()
+    other = tls_upstream("api")  # a valid certificate, for another name
+    gw = gateway(routes=[("/untrusted/", f"https://localhost:{up.port}"),
+                         ("/misnamed/", f"https://localhost:{other.port}")])
+    with Conn(gw.port) as c:
+        r = c.request("GET", "/untrusted/x")  # the system bundle does not know the test CA
+        assert r.status == 502, r
+        assert "not signed by a trusted CA" in r.json()["detail"]
+    gw2 = gateway(routes=[("/misnamed/", f"https://localhost:{other.port}")],
+                  args=["--upstream-ca", pki["ca"]])
+    with Conn(gw2.port) as c:
+        r = c.request("GET", "/misnamed/x")
+        assert r.status == 502, r
+        assert "does not name the upstream host" in r.json()["detail"]
+    assert up.request_count() == 0 and other.request_count() == 0

@@ -95,6 +95,7 @@ struct Conn {
   bool recv_armed = false;
   bool starved = false;    // a receive found the buffer ring empty; re-armed when buffers return
   bool closing = false;
+  bool flushing = false;   // the send in flight carries only the transport's own bytes (TLS)
   uint32_t rcvlowat = 1;   // SO_RCVLOWAT while a splice waits for body bytes
   Buf in;                  // received plaintext, not yet consumed
   SendOp send;
@@ -122,6 +123,9 @@ struct Conn {
   RecvResult deliver_pending(Buffers& b, uint32_t limit);
   // Bytes the transport must send on its own (a handshake flight, a session ticket, an alert).
   bool has_transport_output() const;
+  // Originating side: starts the handshake (the ClientHello goes into the transport's output).
+  // False if the transport failed at once.
+  bool begin_handshake();
 
   // Submits what `send` holds (and what the transport must send) as one SQE; false (no SQE) if
   // there is nothing.

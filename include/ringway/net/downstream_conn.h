@@ -33,7 +33,6 @@ struct DownstreamConn : Conn {
   bool admin = false;           // accepted on the admin listener
   bool abort = false;           // close with RST
   bool deadline_armed = false;  // an aggregate's io_uring timeout is in flight (counted in pending)
-  bool flushing = false;        // the send in flight carries only the transport's own bytes
   bool send_queued = false;     // a response send waits for that flush
   bool deliver_queued = false;  // plaintext the transport holds is to be delivered by the loop
   DownState state = DownState::kIdle;

@@ -25,6 +25,10 @@ enum class FailureKind : uint8_t {
   kInvalidBody,
   kBodyTooLarge,         // an aggregate leg's body over its limit
   kDeadline,             // an aggregate's deadline passed before this leg answered
+  kTlsHandshake,         // the TLS handshake with the upstream failed (protocol, cipher, alert)
+  kTlsUntrusted,         // its certificate does not chain to a trusted CA
+  kTlsName,              // its certificate does not name the host in the upstream URL
+  kTlsExpired,           // its certificate (or one in its chain) has expired
 };
 
 struct Failure {
@@ -45,5 +49,7 @@ const Failure& describe(FailureKind k);
 FailureKind classify_io(int err, bool head_done);
 // A connect completion's error.
 FailureKind classify_connect(int err);
+// A failed TLS handshake, by the session's short reason (tls::Session::failure()).
+FailureKind classify_tls(std::string_view reason);
 
 }  // namespace ringway::upstream

@@ -23,6 +23,8 @@ namespace ringway::upstream {
 struct UpstreamConn : net::Conn {
   bool connected = false;
   bool reusable = true;              // cleared by anything that leaves the framing in doubt
+  bool send_queued = false;          // the user's send waits for that flush
+  bool deliver_queued = false;       // TLS plaintext held back is to be delivered by the loop
   uint32_t instance = 0;             // index in Clusters::instances(): its pool
   proxy::Exchange* exchange = nullptr;  // the user, one of these two (or none while pooled)
   proxy::AggLeg* leg = nullptr;

@@ -35,7 +35,7 @@ void Transport::reset(TransportKind k, std::unique_ptr<tls::Session> session) {
 void Conn::open(int socket_fd, TransportKind kind, std::unique_ptr<tls::Session> session) {
   fd = socket_fd;
   pending = 0;
-  recv_armed = starved = closing = false;
+  recv_armed = starved = closing = flushing = false;
   rcvlowat = 1;
   in = Buf{};
   send = SendOp{};
@@ -134,6 +134,12 @@ RecvResult Conn::deliver_pending(Buffers& b, uint32_t limit) {
   return open_records(b, in, *transport.session_, input, limit, transport.stash_);
 }
 
+bool Conn::begin_handshake() {
+  if (!transport.tls()) return true;
+  tls::Input none{};
+  return transport.session_->handshake(none) != Step::kError;
+}
+
 bool Conn::has_transport_output() const {
   return transport.tls() && !transport.session_->output().empty();
 }
@@ -207,8 +213,8 @@ int Conn::send_completed(int res) {
   }
   t.wire_off_ += static_cast<uint32_t>(res);
   if (t.wire_off_ < t.wire_.size()) return kSendAgain;  // a short write
-  uint32_t total = 0;
-  for (uint8_t i = 0; i < send.count; ++i) total += send.hold[i].len;
+  uint32_t total = 0;  // a transport flush carries none of the send op's ranges
+  for (uint8_t i = 0; i < send.count && !flushing; ++i) total += send.hold[i].len;
   if (t.sealed_ < total || !t.session_->output().empty()) return kSendAgain;
   t.sealed_ = 0;
   return static_cast<int>(total);

@@ -44,7 +44,7 @@ void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
       c.open(res, tls ? net::TransportKind::kTls : net::TransportKind::kPlain, std::move(session));
       c.admin = admin;
       c.state = net::DownState::kIdle;
-      c.abort = c.deadline_armed = c.flushing = c.send_queued = c.deliver_queued = false;
+      c.abort = c.deadline_armed = c.send_queued = c.deliver_queued = false;
       c.ex = nullptr;
       ++open_clients_;
       metrics_->downstream_opened();

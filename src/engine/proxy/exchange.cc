@@ -278,7 +278,7 @@ void Worker::forward(Exchange& ex) {
 void Worker::send_request_part(Exchange& ex) {
   DownstreamConn& c = *ex.down;
   UpstreamConn& u = *ex.up;
-  if (u.send.busy) return;
+  if (u.send.busy && !u.flushing) return;  // behind a transport flush: up_send queues it
   uint8_t count = 0;
   if (!ex.head_sent) {
     u.send.hold[count++] = net::Buf{ex.block, 0, ex.up_head_len, -1, false};

@@ -119,6 +119,12 @@ bool Worker::setup(std::string& error) {
     arm_accept(admin_fd_, kOpAdminAccept);
     admin_accept_armed_ = true;
   }
+  for (const config::Target* t : clusters_.instances()) {
+    if (!t->tls || tls_client_ != nullptr) continue;
+    // One per worker: its session cache then needs no lock (tls/client_context.h).
+    tls_client_ = tls::ClientContext::build(tls::client_settings(cfg_), error);
+    if (tls_client_ == nullptr) return false;
+  }
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) {
     error = std::string("eventfd: ") + std::strerror(errno);
@@ -172,6 +178,14 @@ bool Worker::run(std::string& error) {
       for (DownstreamConn* c : waiting) {
         c->deliver_queued = false;
         if (!c->closing) on_client_plaintext(*c, c->deliver_pending(buffers_, buffers_.block_size() / 2));
+      }
+    }
+    if (!up_tls_deliveries_.empty()) {
+      auto waiting = std::move(up_tls_deliveries_);
+      up_tls_deliveries_.clear();
+      for (UpstreamConn* u : waiting) {
+        u->deliver_queued = false;
+        if (!u->closing) on_up_plaintext(*u, u->deliver_pending(buffers_, buffers_.block_size() / 2));
       }
     }
     if (buffers_.ring().available() > 0 && !starved_upstreams_.empty()) {

@@ -35,6 +35,7 @@
 #include "ringway/route/router.h"
 #include "ringway/upstream/cluster.h"
 #include "ringway/upstream/failure.h"
+#include "ringway/tls/client_context.h"
 #include "ringway/tls/server_context.h"
 #include "ringway/upstream/upstream_conn.h"
 
@@ -170,6 +171,8 @@ class Worker : public filter::ResumeTarget {
   void on_up_connect(UpstreamConn& u, int res);
   void arm_up_recv(UpstreamConn& u, bool poll_first = false);
   void on_up_recv(UpstreamConn& u, int res, uint32_t flags);
+  void on_up_plaintext(UpstreamConn& u, net::RecvResult r);
+  void flush_upstream(UpstreamConn& u);  // sends what the transport must send on its own
   void up_send(UpstreamConn& u);
   void on_up_send(UpstreamConn& u, int res);
   // The one interface upstream connections report to: dispatched on the user (exchange or leg).
@@ -229,6 +232,8 @@ class Worker : public filter::ResumeTarget {
   std::vector<DownstreamConn*> starved_clients_;
   std::vector<UpstreamConn*> starved_upstreams_;
   std::vector<DownstreamConn*> tls_deliveries_;  // TLS plaintext held back, delivered by the loop
+  std::vector<UpstreamConn*> up_tls_deliveries_;
+  std::unique_ptr<tls::ClientContext> tls_client_;  // this worker's, when an upstream is https
   proxy::PipeCache pipes_;
   uint32_t up_head_cap_ = 0;                   // room for a rebuilt upstream head (forward or leg)
   std::string hsts_;                           // "max-age=N" for responses over TLS, or empty

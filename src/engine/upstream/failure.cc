@@ -23,8 +23,15 @@ constexpr Failure kTable[] = {
     {502, "upstream response body larger than the leg limit", false, UpstreamErrorKind::kProtocol, false},
     {504, "the aggregate deadline passed before this leg answered", false,
      UpstreamErrorKind::kResponseTimeout, false},
+    // A handshake failure is the upstream's configuration (or an attack), never retried blindly.
+    {502, "upstream TLS handshake failed", true, UpstreamErrorKind::kProtocol, false},
+    {502, "upstream certificate verify failed: not signed by a trusted CA", true,
+     UpstreamErrorKind::kProtocol, false},
+    {502, "upstream certificate verify failed: it does not name the upstream host", true,
+     UpstreamErrorKind::kProtocol, false},
+    {502, "upstream certificate verify failed: expired", true, UpstreamErrorKind::kProtocol, false},
 };
-static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(FailureKind::kDeadline) + 1,
+static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(FailureKind::kTlsExpired) + 1,
               "one row per FailureKind, in order");
 
 }  // namespace
@@ -39,6 +46,13 @@ FailureKind classify_io(int err, bool head_done) {
 
 FailureKind classify_connect(int err) {
   return err == -ECONNREFUSED ? FailureKind::kConnectRefused : FailureKind::kConnectFailed;
+}
+
+FailureKind classify_tls(std::string_view reason) {
+  if (reason == "unknown_ca" || reason == "certificate_verify_failed") return FailureKind::kTlsUntrusted;
+  if (reason == "hostname_mismatch") return FailureKind::kTlsName;
+  if (reason == "expired") return FailureKind::kTlsExpired;
+  return FailureKind::kTlsHandshake;
 }
 
 }  // namespace ringway::upstream

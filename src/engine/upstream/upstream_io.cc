@@ -36,6 +36,7 @@ UpstreamConn* Worker::new_upstream() {
   u->in_use = true;
   u->connected = false;
   u->reusable = true;
+  u->send_queued = u->deliver_queued = false;
   u->exchange = nullptr;
   u->leg = nullptr;
   u->pool_prev = u->pool_next = nullptr;
@@ -58,8 +59,17 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
   if (fd < 0) return nullptr;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::unique_ptr<tls::Session> session;
+  if (t.tls) {
+    // SNI and the certificate check use the URL's host; the session cache is per authority.
+    session = tls::Session::client(*tls_client_, t.address.host, t.authority);
+    if (session == nullptr) {
+      close(fd);
+      return nullptr;
+    }
+  }
   UpstreamConn& u = *new_upstream();
-  u.open(fd, net::TransportKind::kPlain);
+  u.open(fd, t.tls ? net::TransportKind::kTls : net::TransportKind::kPlain, std::move(session));
   u.instance = instance;
   io_uring_sqe* s = loop_.sqe();
   io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&t.address.addr), t.address.len);
@@ -76,12 +86,27 @@ void Worker::on_up_connect(UpstreamConn& u, int res) {
     up_failed(u, upstream::classify_connect(res));
     return;
   }
+  if (u.transport.tls()) {  // connected means the handshake is done: it starts now
+    if (!u.begin_handshake()) {
+      u.reusable = false;
+      up_failed(u, upstream::classify_tls(u.transport.session()->failure()));
+      return;
+    }
+    flush_upstream(u);
+    arm_up_recv(u);
+    return;
+  }
   u.connected = true;
   up_connected(u);
 }
 
 void Worker::arm_up_recv(UpstreamConn& u, bool poll_first) {
-  if (u.recv_armed || u.starved || u.closing) return;
+  if (u.recv_armed || u.starved || u.closing || u.deliver_queued) return;
+  if (u.has_pending_plaintext()) {  // the transport already holds it: the loop delivers it
+    u.deliver_queued = true;
+    up_tls_deliveries_.push_back(&u);
+    return;
+  }
   u.prep_recv(loop_.sqe(), buffers_.ring(), poll_first, ring::pack(u.index, u.gen, kOpUpRecv));
   u.recv_armed = true;
   ++u.pending;
@@ -96,7 +121,7 @@ void Worker::on_up_recv(UpstreamConn& u, int res, uint32_t flags) {
   }
   const bool has_buf = (flags & IORING_CQE_F_BUFFER) != 0;
   const int32_t bid = has_buf ? static_cast<int32_t>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
-  if (u.closing || !u.has_user()) {
+  if (u.closing || (!u.has_user() && (res <= 0 || !u.transport.tls()))) {
     // An idle pooled connection that speaks or closes is finished: upstreams do not send
     // unsolicited bytes on a healthy HTTP/1.1 connection.
     if (bid >= 0) buffers_.ring().give_back(static_cast<uint16_t>(bid));
@@ -109,16 +134,67 @@ void Worker::on_up_recv(UpstreamConn& u, int res, uint32_t flags) {
     return;
   }
   char* data = buffers_.ring().data(static_cast<uint16_t>(bid));
-  if (u.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2) !=
-      net::RecvResult::kData) {  // plain upstreams: kTooLarge
-    u.reusable = false;
-    up_failed(u, upstream::FailureKind::kHeadTooLarge);
+  on_up_plaintext(u, u.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2));
+}
+
+// What the transport made of received bytes.
+void Worker::on_up_plaintext(UpstreamConn& u, net::RecvResult r) {
+  if (!u.has_user()) {
+    // Idle in the pool: a TLS 1.3 server may still send session tickets (no plaintext), which
+    // keep the connection; anything else ends it.
+    if (r == net::RecvResult::kNothing) {
+      flush_upstream(u);
+      arm_up_recv(u, true);
+    } else {
+      close_upstream(u);
+    }
     return;
   }
-  up_data(u);
+  switch (r) {
+    case net::RecvResult::kData:
+    case net::RecvResult::kNothing:
+      break;
+    case net::RecvResult::kTooLarge:
+      u.reusable = false;
+      up_failed(u, upstream::FailureKind::kHeadTooLarge);
+      return;
+    case net::RecvResult::kClosed:
+      up_closed(u, 0);
+      return;
+    case net::RecvResult::kError:
+      u.reusable = false;
+      u.send_alert_now();
+      up_failed(u, u.connected ? upstream::FailureKind::kInvalidBody
+                               : upstream::classify_tls(u.transport.session()->failure()));
+      return;
+  }
+  if (!u.connected && u.transport.ready()) {
+    // The handshake just finished: the user's first send goes out with our last flight.
+    u.connected = true;
+    up_connected(u);
+    if (u.closing) return;
+  }
+  flush_upstream(u);
+  if (r == net::RecvResult::kData) {
+    up_data(u);
+  } else {
+    arm_up_recv(u);
+  }
+}
+
+void Worker::flush_upstream(UpstreamConn& u) {
+  if (u.send.busy || u.closing || !u.has_transport_output()) return;
+  u.send.count = 0;
+  if (!u.start_send(loop_, ring::pack(u.index, u.gen, kOpUpSend))) return;
+  u.flushing = true;
+  ++u.pending;
 }
 
 void Worker::up_send(UpstreamConn& u) {
+  if (u.send.busy) {  // only a transport flush can be in flight here: go after it
+    u.send_queued = true;
+    return;
+  }
   if (!u.start_send(loop_, ring::pack(u.index, u.gen, kOpUpSend))) {
     u.send.count = 0;
     if (u.has_user()) up_sent(u);
@@ -130,6 +206,29 @@ void Worker::up_send(UpstreamConn& u) {
 void Worker::on_up_send(UpstreamConn& u, int res) {
   net::SendOp& s = u.send;
   s.busy = false;
+  res = u.send_completed(res);
+  if (res == net::Conn::kSendAgain && !u.closing) {  // TLS: more records of this send
+    if (u.start_send(loop_, ring::pack(u.index, u.gen, kOpUpSend))) {
+      ++u.pending;
+      return;
+    }
+    res = 0;
+  }
+  if (u.flushing) {  // the transport's own bytes went out
+    u.flushing = false;
+    if (u.closing) return;
+    if (res < 0) {
+      if (u.has_user()) {
+        up_closed(u, res);
+      } else {
+        close_upstream(u);
+      }
+    } else if (u.send_queued) {
+      u.send_queued = false;
+      up_send(u);
+    }
+    return;
+  }
   if (u.closing || !u.has_user()) {
     s.count = 0;
     return;

@@ -117,7 +117,10 @@ TEST(Failure, OneTableForEveryUser) {
   EXPECT_EQ(upstream::describe(FailureKind::kConnectTimeout).status, 504);
   EXPECT_EQ(upstream::describe(FailureKind::kNoSocket).status, 503);
   EXPECT_FALSE(upstream::describe(FailureKind::kNoSocket).counted);  // the gateway's own limit
-  for (int k = 0; k <= static_cast<int>(FailureKind::kDeadline); ++k) {
+  EXPECT_EQ(upstream::classify_tls("hostname_mismatch"), FailureKind::kTlsName);
+  EXPECT_EQ(upstream::classify_tls("unknown_ca"), FailureKind::kTlsUntrusted);
+  EXPECT_EQ(upstream::classify_tls("no_shared_cipher"), FailureKind::kTlsHandshake);
+  for (int k = 0; k <= static_cast<int>(FailureKind::kTlsExpired); ++k) {
     const upstream::Failure& f = upstream::describe(static_cast<FailureKind>(k));
     EXPECT_GE(f.status, 502) << k;
     EXPECT_FALSE(f.detail.empty()) << k;
