@@ -17,6 +17,8 @@
 #include <new>
 #include <unordered_map>
 
+#include "ringway/core/ascii.h"
+
 namespace ringway::cache {
 namespace {
 
@@ -87,6 +89,69 @@ void Entry::release() const {
     const_cast<Entry*>(this)->~Entry();
     ::operator delete(const_cast<Entry*>(this));
   }
+}
+
+namespace {
+
+bool framing_field(std::string_view name) {
+  return core::iequals(name, "content-length") || core::iequals(name, "transfer-encoding");
+}
+
+}  // namespace
+
+EntryRef entry_from_response(std::string_view primary, const http::Request& req,
+                             const http::Response& resp, const char* body, size_t body_size,
+                             int64_t request_time, int64_t response_time, const Options& opt) {
+  std::string secondary;
+  if (!secondary_key(resp.headers, resp.header_count, req, secondary)) return {};  // Vary: *
+  std::vector<http::Header> kept;
+  kept.reserve(resp.header_count);
+  for (uint16_t i = 0; i < resp.header_count; ++i) {
+    const http::Header& h = resp.headers[i];
+    if (stored_field(h.name, resp) && !framing_field(h.name)) kept.push_back(h);  // 3.1
+  }
+  Entry::Init in;
+  in.primary_key = primary;
+  in.secondary_key = secondary;
+  in.status = resp.status;
+  in.reason = resp.reason;
+  in.headers = kept.data();
+  in.header_count = static_cast<uint16_t>(kept.size());
+  in.body = body;
+  in.body_size = body_size;
+  in.request_time = request_time;
+  in.response_time = response_time;
+  const ResponseFacts f = response_facts(resp.headers, resp.header_count, resp.status, response_time);
+  in.lifetime = freshness_lifetime(f, response_time, opt);
+  return Entry::make(in);
+}
+
+EntryRef entry_refreshed(const Entry& old, const http::Response& nm, int64_t request_time,
+                         int64_t response_time, const Options& opt) {
+  // The old Age and Date describe the old response: the 304 is the new response of 4.2.3, and
+  // without its own Date the time it arrived stands in (RFC 9110 6.6.1), not the old Date.
+  std::vector<http::Header> base;
+  base.reserve(old.header_count());
+  for (uint16_t i = 0; i < old.header_count(); ++i) {
+    const http::Header& h = old.headers()[i];
+    if (!core::iequals(h.name, "age") && !core::iequals(h.name, "date")) base.push_back(h);
+  }
+  std::vector<http::Header> fields =
+      updated_headers(base.data(), static_cast<uint16_t>(base.size()), nm);
+  Entry::Init in;
+  in.primary_key = old.primary_key();
+  in.secondary_key = old.secondary_key();
+  in.status = old.status();
+  in.reason = old.reason();
+  in.headers = fields.data();
+  in.header_count = static_cast<uint16_t>(fields.size());
+  in.body = old.body().data();
+  in.body_size = old.body().size();
+  in.request_time = request_time;
+  in.response_time = response_time;
+  const ResponseFacts f = response_facts(in.headers, in.header_count, in.status, response_time);
+  in.lifetime = freshness_lifetime(f, response_time, opt);
+  return Entry::make(in);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -98,6 +98,22 @@ class EntryRef {
   Entry* e_ = nullptr;
 };
 
+// Builds the entry for a storable response (storability() said kYes): the fields kept by
+// stored_field() minus the framing fields (the body is stored decoded; the sender writes
+// Content-Length from its size), the Vary secondary key from req, the lifetime from opt. The
+// upstream's Age field is kept: it is the age_value of 4.2.3; the sender replaces it with
+// Age: entry->age(now). Returns an empty ref for Vary: *. With body == nullptr the body is
+// left to write through writable_body() (body_size bytes) before insert().
+EntryRef entry_from_response(std::string_view primary, const http::Request& req,
+                             const http::Response& resp, const char* body, size_t body_size,
+                             int64_t request_time, int64_t response_time, const Options& opt);
+
+// The stored response updated by a 304 that not_modified_selects() (RFC 9111 4.3.4): a new
+// entry with the fields of updated_headers(), the same body (copied once per revalidation, not
+// per hit), the new request/response times and a lifetime recomputed from the new fields.
+EntryRef entry_refreshed(const Entry& old, const http::Response& not_modified,
+                         int64_t request_time, int64_t response_time, const Options& opt);
+
 enum class Counter : uint8_t {
   kHits, kMisses, kStaleServed, kRevalidations, kCollapsedWaiters, kEvictions, kInserts,
   kPurged, kCount

@@ -263,3 +263,58 @@ TEST(Store, CountersSummedAcrossThreads) {
 
 }  // namespace
 }  // namespace ringway::cache
+
+namespace ringway::cache {
+namespace {
+
+TEST(EntryFromResponse, Rfc9111_3_1_StoredFieldsVaryKeyAndLifetime) {
+  test::Heads h;
+  Options opt;
+  const http::Request& req = h.get({"Accept-Encoding: gzip"});
+  const http::Response& r = h.response(200, {"Date: Thu, 03 Dec 2026 12:13:20 GMT",
+                                             "Cache-Control: max-age=60", "Vary: Accept-Encoding",
+                                             "Connection: X-Hop", "X-Hop: 1", "Keep-Alive: t=1",
+                                             "ETag: \"e\"", "Age: 5"});
+  EntryRef e = entry_from_response("http://example.com/a", req, r, "hello", 5, 1796300000,
+                                   1796300000, opt);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->secondary_key(), "accept-encoding:gzip\n");
+  EXPECT_EQ(e->lifetime(), 60);
+  EXPECT_EQ(e->body(), "hello");
+  std::string names;
+  for (uint16_t i = 0; i < e->header_count(); ++i) names.append(e->headers()[i].name).append(",");
+  // No hop-by-hop or Connection-named field, no framing field (Content-Length from the helper).
+  EXPECT_EQ(names, "Date,Cache-Control,Vary,ETag,Age,");
+  EXPECT_EQ(e->age(1796300010), 15);  // Age: 5 + 10 s resident (4.2.3)
+  const http::Response& star = h.response(200, {"Cache-Control: max-age=60", "Vary: *"});
+  EXPECT_FALSE(entry_from_response("http://example.com/a", req, star, "x", 1, 0, 0, opt));
+}
+
+TEST(EntryRefreshed, Rfc9111_4_3_4_NewHeadersSameBodyNewAge) {
+  test::Heads h;
+  Options opt;
+  const http::Request& req = h.get({});
+  const http::Response& r = h.response(200, {"Date: Thu, 03 Dec 2026 12:13:20 GMT",
+                                             "Cache-Control: max-age=60", "ETag: \"e\"", "Age: 50",
+                                             "X-Keep: yes"});
+  EntryRef old = entry_from_response("http://example.com/a", req, r, "body", 4, 1796300000,
+                                     1796300000, opt);
+  ASSERT_TRUE(old);
+  const http::Response& nm = h.response(304, {"Cache-Control: max-age=600", "ETag: \"e\""});
+  ASSERT_TRUE(not_modified_selects(old->facts(), nm));
+  EntryRef fresh = entry_refreshed(*old, nm, 1796300100, 1796300100, opt);
+  EXPECT_EQ(fresh->lifetime(), 600);
+  EXPECT_EQ(fresh->body(), "body");
+  EXPECT_EQ(fresh->primary_key(), old->primary_key());
+  // The old Date and Age no longer count: age restarts from the 304's arrival.
+  EXPECT_EQ(fresh->age(1796300105), 5);
+  bool keep = false;
+  for (uint16_t i = 0; i < fresh->header_count(); ++i) {
+    keep = keep || fresh->headers()[i].name == "X-Keep";
+    EXPECT_NE(fresh->headers()[i].value, "max-age=60");
+  }
+  EXPECT_TRUE(keep);
+}
+
+}  // namespace
+}  // namespace ringway::cache
