@@ -66,6 +66,8 @@ size_t digits(uint64_t v) {
 constexpr std::string_view kConnClose = "Connection: close\r\n";
 constexpr std::string_view kConnKeepAlive = "Connection: keep-alive\r\n";
 
+}  // namespace
+
 // RFC 9110 7.6.1: fields that describe this connection only and must not be forwarded.
 bool is_hop_by_hop(std::string_view name) {
   switch (name.size()) {
@@ -76,6 +78,8 @@ bool is_hop_by_hop(std::string_view name) {
     default: return false;
   }
 }
+
+namespace {
 
 bool named_in(std::string_view name, const std::string_view* list, size_t n) {
   for (size_t i = 0; i < n; ++i) {

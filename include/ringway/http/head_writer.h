@@ -15,6 +15,10 @@
 
 namespace ringway::http {
 
+// RFC 9110 7.6.1: the fixed hop-by-hop field names (Connection, Keep-Alive, Proxy-Connection, TE,
+// Trailer, Upgrade), never forwarded nor stored. The one list: the cache uses it too.
+bool is_hop_by_hop(std::string_view name);
+
 // Edits a filter chain asks for on the forwarded request (e.g. X-Consumer, claim headers).
 // Removals apply to the client's fields; additions are written after the client's fields and
 // before --add-header fields.
