@@ -68,23 +68,27 @@ TEST(RetryBudgetThreads, HoldsUnderTotalOutage) {
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&] {
-      for (int i = 0; i < 100000; ++i) {
-        if (b.try_start_retry()) {
+      for (int i = 0; i < 20000; ++i) {
+        // Each thread wants 8 retries at once (32 in all against an allowance of 10), holds
+        // them, then lets them finish: the allowance is contested all the time.
+        uint32_t held = 0;
+        while (held < 8 && b.try_start_retry()) {
+          ++held;
           granted.fetch_add(1);
           uint32_t now = b.retries_in_flight();
           uint32_t m = max_seen.load();
           while (now > m && !max_seen.compare_exchange_weak(m, now)) {
           }
-          b.retry_finished();
-        } else {
-          refused.fetch_add(1);
         }
+        if (held < 8) refused.fetch_add(1);
+        for (; held > 0; --held) b.retry_finished();
       }
     });
   }
   for (auto& t : ts) t.join();
   EXPECT_LE(max_seen.load(), kBaseline * 20 / 100);
   EXPECT_GT(granted.load(), 0u);
+  EXPECT_GT(refused.load(), 0u);
   EXPECT_EQ(b.retries_in_flight(), 0u);
   for (uint32_t i = 0; i < kBaseline; ++i) b.request_finished();
   EXPECT_EQ(b.requests_in_flight(), 0u);
