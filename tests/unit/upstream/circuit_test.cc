@@ -42,17 +42,24 @@ TEST(CircuitThreads, LimitsNeverOvershot) {
     }
   });
   std::atomic<uint64_t> ok{0};
+  std::atomic<uint32_t> start{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&, t] {
-      for (int i = 0; i < 200000; ++i) {
+      start.fetch_add(1);
+      while (start.load() < 4) std::this_thread::yield();  // overlap as much as possible
+      for (int i = 0; i < 100000; ++i) {
+        // Take as many units as allowed plus one more attempt (so even a thread running alone
+        // meets the limit), check, give them back.
         auto r = static_cast<CircuitResource>((i + t) % 3);
-        if (try_acquire(c, l, r)) {
+        uint32_t held = 0;
+        while (held <= l.limit(r) && try_acquire(c, l, r)) {
+          ++held;
           ok.fetch_add(1);
-          std::this_thread::yield();  // hold it a moment, so the others meet the limit
           if (c.load(r) > l.limit(r)) over.fetch_add(1);
-          release(c, r);
         }
+        std::this_thread::yield();  // hold them a moment, so the others meet the limit
+        for (; held > 0; --held) release(c, r);
       }
     });
   }

@@ -64,15 +64,18 @@ TEST(RetryBudgetThreads, HoldsUnderTotalOutage) {
   RetryBudget b(20, 2);
   constexpr uint32_t kBaseline = 50;  // requests kept in flight throughout: allowance 10
   for (uint32_t i = 0; i < kBaseline; ++i) b.request_started();
-  std::atomic<uint32_t> max_seen{0}, granted{0}, refused{0};
+  std::atomic<uint32_t> max_seen{0}, granted{0}, refused{0}, start{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&] {
+      start.fetch_add(1);
+      while (start.load() < 4) std::this_thread::yield();  // overlap as much as possible
       for (int i = 0; i < 20000; ++i) {
-        // Each thread wants 8 retries at once (32 in all against an allowance of 10), holds
-        // them, then lets them finish: the allowance is contested all the time.
+        // Each thread wants 12 retries at once (48 in all against an allowance of 10), holds
+        // them, then lets them finish: the allowance is contested all the time, and even a
+        // thread running alone meets it.
         uint32_t held = 0;
-        while (held < 8 && b.try_start_retry()) {
+        while (held < 12 && b.try_start_retry()) {
           ++held;
           granted.fetch_add(1);
           uint32_t now = b.retries_in_flight();
@@ -80,7 +83,7 @@ TEST(RetryBudgetThreads, HoldsUnderTotalOutage) {
           while (now > m && !max_seen.compare_exchange_weak(m, now)) {
           }
         }
-        if (held < 8) refused.fetch_add(1);
+        if (held < 12) refused.fetch_add(1);
         for (; held > 0; --held) b.retry_finished();
       }
     });
