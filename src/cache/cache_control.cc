@@ -10,13 +10,8 @@ namespace {
 
 using core::iequals;
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+using core::is_ows;
+constexpr auto& trim = core::trim_ows;
 
 // delta-seconds (1.2.2): 1*DIGIT, saturating at 2^31. A missing or non-numeric value gives 0:
 // 4.2.1 encourages treating invalid freshness information as stale.

@@ -14,13 +14,8 @@ namespace {
 
 using core::iequals;
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+using core::is_ows;
+constexpr auto& trim = core::trim_ows;
 
 // Calls fn(element) for each non-empty element of a comma-separated list (RFC 9110 5.6.1).
 template <typename Fn>

@@ -20,6 +20,15 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Optional whitespace (RFC 9110 5.6.3): SP and HTAB.
+constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+constexpr std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 inline std::string ascii_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = to_lower(c);
