@@ -67,7 +67,9 @@ struct Link {
         continue;
       }
       // The contract the engine relies on to recycle receive buffers.
-      if (step == Step::kWantRead) EXPECT_TRUE(wire.empty()) << wire.size() << " bytes left";
+      if (step == Step::kWantRead) {
+        EXPECT_TRUE(wire.empty()) << wire.size() << " bytes left";
+      }
       break;
     }
     if (last != nullptr) *last = step;
