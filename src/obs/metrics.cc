@@ -190,6 +190,13 @@ void MetricsRegistry::render_prometheus(std::string& out) const {
   simple(out, "accept_paused_total", "counter",
          "Times accepting paused because the process ran out of file descriptors (EMFILE/ENFILE).",
          s.accept_paused);
+  if (tls_) {
+    header(out, "tls_certificate_reloads_total", "counter",
+           "Certificate reloads (SIGHUP): ok, or failed and the old certificates kept.");
+    sample(out, "tls_certificate_reloads_total", "result=\"ok\"", tls_reloads_ok_.load(std::memory_order_relaxed));
+    sample(out, "tls_certificate_reloads_total", "result=\"failed\"",
+           tls_reloads_failed_.load(std::memory_order_relaxed));
+  }
 }
 
 }  // namespace ringway::obs

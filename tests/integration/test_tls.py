@@ -47,6 +47,8 @@ def pki(tmp_path_factory):
         "local": leaf("localhost", "DNS:localhost,IP:127.0.0.1",
                       ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
         "api": leaf("api.test", "DNS:api.test", ["-newkey", "rsa:2048"]),
+        "renewed": leaf("renewed.localhost", "DNS:localhost,IP:127.0.0.1",
+                        ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
     }
 
 
@@ -304,3 +306,61 @@ def test_https_upstream_untrusted_or_misnamed_is_502(gateway, pki, tls_upstream)
         assert r.status == 502, r
         assert "does not name the upstream host" in r.json()["detail"]
     assert up.request_count() == 0 and other.request_count() == 0
+
+
+def _common_name(c: TlsConn) -> str:
+    subject = dict(x[0] for x in c.sock.getpeercert()["subject"])
+    return subject["commonName"]
+
+
+def test_sighup_reloads_certificates_and_a_bad_file_keeps_the_old_ones(gateway, echo, pki, tmp_path):
+    import shutil
+    import signal
+    from conftest import free_port, http_get
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    old_cert, old_key = pki["local"].split(":")
+    new_cert, new_key = pki["renewed"].split(":")
+    shutil.copy(old_cert, cert)
+    shutil.copy(old_key, key)
+    port = free_port()
+    gw = gateway(routes=[("/api/users/", echo)],
+                 args=["--listen-tls", f"127.0.0.1:{port}", "--tls-cert", f"{cert}:{key}"])
+
+    def wait_for(text: str):
+        deadline = time.monotonic() + 10
+        while text not in gw.stderr():
+            assert time.monotonic() < deadline, gw.stderr()
+            time.sleep(0.05)
+
+    def reloads() -> dict:
+        body = http_get(gw.admin_port, "/metrics")[2].decode()
+        return {l.split('"')[1]: int(l.split()[-1]) for l in body.splitlines()
+                if l.startswith("ringway_tls_certificate_reloads_total{")}
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            opened = TlsConn(port, pki["ca"])
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    with opened:
+        assert _common_name(opened) == "localhost"
+        shutil.copy(new_cert, cert)
+        shutil.copy(new_key, key)
+        gw.signal(signal.SIGHUP)
+        wait_for("certificates reloaded")
+        with TlsConn(port, pki["ca"]) as fresh:
+            assert _common_name(fresh) == "renewed.localhost"
+            assert fresh.request("GET", "/api/users/new").status == 200
+        # The connection made before the reload is not touched.
+        assert opened.request("GET", "/api/users/old").json()["target"] == "/old"
+    assert reloads() == {"ok": 1, "failed": 0}
+    cert.write_text("not a certificate\n")
+    gw.signal(signal.SIGHUP)
+    wait_for("certificate reload failed, keeping the old certificates")
+    with TlsConn(port, pki["ca"]) as after:
+        assert _common_name(after) == "renewed.localhost"
+        assert after.request("GET", "/api/users/after").status == 200
+    assert reloads() == {"ok": 1, "failed": 1}

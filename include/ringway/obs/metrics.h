@@ -153,9 +153,19 @@ class MetricsRegistry {
   // Appends the Prometheus text exposition (format 0.0.4) of snapshot() to out. Any thread.
   void render_prometheus(std::string& out) const;
 
+  // Process-level TLS series (the main thread reloads certificates on SIGHUP); rendered only once
+  // enabled, when the gateway has TLS listeners.
+  void enable_tls() { tls_ = true; }
+  void count_tls_reload(bool ok) {
+    (ok ? tls_reloads_ok_ : tls_reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+  }
+
  private:
   std::vector<std::unique_ptr<WorkerMetrics>> shards_;
   std::vector<std::string> route_labels_;
+  bool tls_ = false;
+  std::atomic<uint64_t> tls_reloads_ok_{0};
+  std::atomic<uint64_t> tls_reloads_failed_{0};
 };
 
 // Content-Type of render_prometheus() output.

@@ -36,7 +36,7 @@ void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
   if (res >= 0) {
     const bool tls = !admin && slot < listen_tls_.size() && listen_tls_[slot];
     std::unique_ptr<tls::Session> session;
-    if (tls) session = tls::Session::server(*shared_.tls_server);
+    if (tls) session = tls::Session::server(*shared_.tls_server.load(std::memory_order_acquire));
     if (draining_ || open_clients_ >= cfg_.max_connections || (tls && session == nullptr)) {
       close(res);
     } else {

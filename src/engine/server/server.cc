@@ -53,11 +53,13 @@ int run(const config::Config& cfg) {
   if (!cfg.listen_tls.empty()) {
     tls_settings = tls::server_settings(cfg);
     std::string tls_error;
-    shared.tls_server = tls::ServerContext::build(tls_settings, tls_error);
-    if (shared.tls_server == nullptr) {
+    std::shared_ptr<const tls::ServerContext> ctx = tls::ServerContext::build(tls_settings, tls_error);
+    if (ctx == nullptr) {
       std::fprintf(stderr, "ringway: %s\n", tls_error.c_str());
       return 2;
     }
+    shared.tls_server.store(ctx.get(), std::memory_order_release);
+    shared.tls_contexts.push_back(std::move(ctx));
   }
   for (const config::NameValue& h : cfg.add_headers) shared.add_headers.push_back({h.name, h.value});
   std::string filter_error;
@@ -76,6 +78,7 @@ int run(const config::Config& cfg) {
   for (const config::Aggregate& a : cfg.aggregates) labels.push_back(a.endpoint->path);
   obs::MetricsRegistry metrics(threads, std::move(labels));
   shared.metrics = &metrics;
+  if (!cfg.listen_tls.empty()) metrics.enable_tls();
 
   if (cfg.access_log == "-") {
     shared.access_log_fd = STDOUT_FILENO;
@@ -93,6 +96,7 @@ int run(const config::Config& cfg) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGUSR1);  // internal: a worker failed to start
+  sigaddset(&set, SIGHUP);   // reload certificate files
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -124,8 +128,25 @@ int run(const config::Config& cfg) {
   for (;;) {
     timespec wait{static_cast<time_t>(tls_settings.ticket_lifetime_s), 0};
     sig = sigtimedwait(&set, nullptr, &wait);
+    if (sig == SIGHUP) {
+      // New handshakes use the new files; open connections keep theirs (each SSL holds its
+      // SSL_CTX). A bad file keeps the old certificates.
+      if (shared.tls_contexts.empty()) continue;
+      std::string error;
+      auto next = tls::ServerContext::reload(*shared.tls_contexts.back(), tls_settings, error);
+      metrics.count_tls_reload(next != nullptr);
+      if (next == nullptr) {
+        std::fprintf(stderr, "ringway: certificate reload failed, keeping the old certificates: %s\n",
+                     error.c_str());
+        continue;
+      }
+      shared.tls_server.store(next.get(), std::memory_order_release);
+      shared.tls_contexts.push_back(std::move(next));
+      std::fprintf(stderr, "ringway: certificates reloaded\n");
+      continue;
+    }
     if (sig > 0) break;
-    if (shared.tls_server != nullptr) shared.tls_server->ticket_keys()->rotate();
+    if (!shared.tls_contexts.empty()) shared.tls_contexts.back()->ticket_keys()->rotate();
   }
   int code = 0;
   if (sig == SIGUSR1) code = 1;

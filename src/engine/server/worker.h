@@ -61,7 +61,11 @@ struct Shared {
   unsigned worker_count = 0;
   std::atomic<unsigned> ready_workers{0};
   std::atomic<bool> draining{false};
-  std::shared_ptr<const tls::ServerContext> tls_server;  // set when there are --listen-tls addresses
+  // The certificates new TLS connections start from, when there are --listen-tls addresses.
+  // SIGHUP swaps it; every context ever made stays in tls_contexts (main thread only), so a
+  // worker that just loaded the old pointer never holds a dangling one (a few per reload).
+  std::atomic<const tls::ServerContext*> tls_server{nullptr};
+  std::vector<std::shared_ptr<const tls::ServerContext>> tls_contexts;
 };
 
 // What a completion is about (the low byte of its user_data, see ring/loop.h).
