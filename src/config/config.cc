@@ -323,15 +323,10 @@ bool validate_tls(const Config& cfg, std::string& error) {
   return true;
 }
 
-// THE ONE PLACE that refuses TLS until the engine can speak it (issue 13): everything TLS is
-// parsed and validated above, and then refused here, so that nobody silently gets a plaintext
-// listener or a plaintext connection to an https:// upstream. Delete this function and its call
-// in validate() when src/engine/net has the TLS transport.
+// THE ONE PLACE that refuses what TLS the engine cannot speak yet (issue 13): https:// aggregate
+// backends (agg::parse_endpoint refuses them first today), so that nobody silently gets a
+// plaintext connection to an https:// upstream.
 bool reject_unwired_tls(const Config& cfg, std::string& error) {
-  if (cfg.redirect_https) {
-    error = "--redirect-https: redirecting plaintext listeners is not wired into the engine yet";
-    return false;
-  }
   for (const Aggregate& a : cfg.aggregates) {
     for (const Target& t : a.targets) {
       if (t.tls) {

@@ -863,7 +863,6 @@ void reset_chunk_ext(detail::CallbackState& cb) {
 
 RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
   init_llhttp(llhttp_, HTTP_REQUEST, &cb_, limits_);
-  state_ = llhttp_;
 }
 
 ParseStatus RequestParser::parse_head(const char* data, size_t len, Request& req) {
@@ -898,7 +897,7 @@ ParseStatus RequestParser::parse_head(const char* data, size_t len, Request& req
   HeadCtx c;
   init_ctx(c, limits_, true, req.headers, &req.header_count, req.connection_tokens,
            &req.connection_token_count);
-  llhttp_t* p = ll(state_);
+  llhttp_t* p = ll(llhttp_);
   const size_t used = run_head(p, c, data, len, &error_);
   if (used == 0) return ParseStatus::kError;
 
@@ -1007,10 +1006,10 @@ ParseStatus RequestParser::feed_body(const char* data, size_t len, size_t* consu
     return ParseStatus::kDone;
   }
   bool done = false;
-  const ParseStatus st = feed_common(ll(state_), framing_ == BodyFraming::kLength ? 1 : 2,
+  const ParseStatus st = feed_common(ll(llhttp_), framing_ == BodyFraming::kLength ? 1 : 2,
                                      &remaining_, data, len, consumed, &done);
   if (st == ParseStatus::kError) {
-    const char* reason = llhttp_get_error_reason(ll(state_));
+    const char* reason = llhttp_get_error_reason(ll(llhttp_));
     if (cb_.ext_overflow) reason = "chunk extensions too long";
     error_ = ParseError{400, reason != nullptr ? reason : "invalid chunked body"};
     framing_ = BodyFraming::kNone;
@@ -1024,7 +1023,6 @@ ParseStatus RequestParser::feed_body(const char* data, size_t len, size_t* consu
 
 ResponseParser::ResponseParser(const Limits& limits) : limits_(limits) {
   init_llhttp(llhttp_, HTTP_RESPONSE, &cb_, limits_);
-  state_ = llhttp_;
 }
 
 ParseStatus ResponseParser::parse_head(const char* data, size_t len, bool request_was_head,
@@ -1045,7 +1043,7 @@ ParseStatus ResponseParser::parse_head(const char* data, size_t len, bool reques
   HeadCtx c;
   init_ctx(c, limits_, false, resp.headers, &resp.header_count, resp.connection_tokens,
            &resp.connection_token_count);
-  llhttp_t* p = ll(state_);
+  llhttp_t* p = ll(llhttp_);
   const size_t used = run_head(p, c, data, len, &error_);
   if (used == 0) return ParseStatus::kError;
   if (p->http_major != 1 || p->http_minor > 1) {
@@ -1098,7 +1096,7 @@ ParseStatus ResponseParser::feed_body(const char* data, size_t len, size_t* cons
       break;
   }
   bool done = false;
-  const ParseStatus st = feed_common(ll(state_), framing_ == ResponseFraming::kLength ? 1 : 2,
+  const ParseStatus st = feed_common(ll(llhttp_), framing_ == ResponseFraming::kLength ? 1 : 2,
                                      &remaining_, data, len, consumed, &done);
   if (st == ParseStatus::kError) {
     error_ = ParseError{502, cb_.ext_overflow ? "chunk extensions from upstream too long"

@@ -364,3 +364,32 @@ def test_sighup_reloads_certificates_and_a_bad_file_keeps_the_old_ones(gateway, 
         assert _common_name(after) == "renewed.localhost"
         assert after.request("GET", "/api/users/after").status == 200
     assert reloads() == {"ok": 1, "failed": 1}
+
+
+def test_redirect_https_sends_plaintext_requests_to_the_tls_listener(gateway, echo, pki):
+    from conftest import free_port
+    port = free_port()
+    gw = gateway(routes=[("/api/users/", echo)],
+                 args=["--listen-tls", f"127.0.0.1:{port}", "--tls-cert", pki["local"],
+                       "--redirect-https"])
+    with Conn(gw.port) as c:
+        r = c.request("POST", "/api/users/x?y=1", [("Host", "api.example:8080")], b"")
+        assert r.status == 308, r
+        assert r.header("location") == f"https://api.example:{port}/api/users/x?y=1"
+        assert r.header("content-length") == "0"
+        r = c.request("GET", "/other", [("Host", "[::1]:8080")])
+        assert r.header("location") == f"https://[::1]:{port}/other"
+    assert echo.request_count() == 0  # nothing is forwarded in plaintext
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            tc = TlsConn(port, pki["ca"])
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    with tc:
+        assert tc.request("GET", "/api/users/x").json()["target"] == "/x"  # TLS is served
+    # The admin listener is not redirected.
+    from conftest import http_get
+    assert http_get(gw.admin_port, "/healthz")[0] == 200

@@ -125,7 +125,6 @@ class RequestParser {
   BodyFraming framing_ = BodyFraming::kNone;
   uint64_t remaining_ = 0;
   alignas(8) unsigned char llhttp_[128];  // llhttp_t, constructed in the .cc (size checked there)
-  void* state_ = nullptr;                 // private callback state, see parser.cc
   detail::CallbackState cb_;
 };
 
@@ -160,7 +159,6 @@ class ResponseParser {
   ResponseFraming framing_ = ResponseFraming::kNone;
   uint64_t remaining_ = 0;
   alignas(8) unsigned char llhttp_[128];
-  void* state_ = nullptr;
   detail::CallbackState cb_;
 };
 

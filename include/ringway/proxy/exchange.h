@@ -101,7 +101,11 @@ struct Exchange {
       sizeof(filter::RequestContext::scratch) + filter::RequestContext::kMaxResponseHeaders * 64;
   struct Store {
     char bytes[kResponseStore];
-    Store() {}  // left uninitialized: resetting an exchange must not clear a kilobyte per request
+    // Left uninitialized and never copied: resetting an exchange (*ex = Exchange{}) must not
+    // clear or copy a kilobyte per request; resp_header_count says what is valid.
+    Store() {}
+    Store(const Store&) {}
+    Store& operator=(const Store&) { return *this; }
   };
   http::Header resp_headers[filter::RequestContext::kMaxResponseHeaders];
   uint8_t resp_header_count = 0;

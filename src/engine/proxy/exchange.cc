@@ -132,6 +132,29 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
     serve_admin(c, req);
     return;
   }
+  if (redirect_https_ && !c.transport.tls()) {
+    // --redirect-https: a plaintext listener sends every request to the TLS listener, same host
+    // (without its port), same target. 308 keeps the method and body (RFC 9110 15.4.9).
+    std::string_view host = req.host;
+    if (!host.empty() && host.front() == '[') {
+      host = host.substr(0, host.find(']') + 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    if (host.empty()) {
+      local_reply(c, 400, "a redirect to HTTPS needs the Host field", has_body);
+      return;
+    }
+    std::string& location = redirect_scratch_;
+    location.assign("https://").append(host).append(redirect_port_).append(req.target);
+    const http::Header fields[] = {{"Location", location}};
+    http::LocalHead head;
+    head.status = 308;
+    head.headers = fields;
+    ex.close_after = ex.close_after || has_body;
+    local_head_reply(c, head);
+    return;
+  }
   if (req.asterisk_form) {
     // RFC 9112 3.2.4: the asterisk form (the parser allows it for OPTIONS only) asks about the
     // server itself, not a resource behind it. Any method is forwarded; these are the ones every

@@ -67,6 +67,11 @@ Worker::Worker(Shared& shared, unsigned index)
   pools_.init(clusters_.instances().size(), cfg_.upstream_keepalive, cfg_.upstream_idle_timeout_ms);
   pick_cursors_.assign(clusters_.cluster_count(), index);  // workers start at different instances
   if (cfg_.hsts_s > 0) hsts_ = "max-age=" + std::to_string(cfg_.hsts_s);
+  if (cfg_.redirect_https && !cfg_.listen_tls.empty()) {
+    redirect_https_ = true;
+    const uint16_t port = cfg_.listen_tls.front().port;
+    if (port != 443) redirect_port_.append(":").append(std::to_string(port));
+  }
   metrics_ = &shared_.metrics->shard(index);
   log_enabled_ = shared_.access_log_fd >= 0;
   for (const auto& f : shared_.filters) filters_.add(f->create(index, shared_.worker_count));

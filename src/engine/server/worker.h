@@ -241,6 +241,9 @@ class Worker : public filter::ResumeTarget {
   proxy::PipeCache pipes_;
   uint32_t up_head_cap_ = 0;                   // room for a rebuilt upstream head (forward or leg)
   std::string hsts_;                           // "max-age=N" for responses over TLS, or empty
+  bool redirect_https_ = false;                // --redirect-https
+  std::string redirect_port_;                  // ":PORT" of the first TLS listener, "" for 443
+  std::string redirect_scratch_;
 
   core::TimerList header_timers_, keepalive_timers_, body_timers_, connect_timers_,
       response_timers_, linger_timers_;

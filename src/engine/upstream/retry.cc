@@ -25,6 +25,13 @@ uint8_t retry_cause(FailureKind k) {
     case FailureKind::kBodyTooLarge:
     case FailureKind::kDeadline:
       return 0;
+    // A certificate or handshake failure is the upstream's configuration: another try of the
+    // same instance fails the same way (a different instance is the balancer's business).
+    case FailureKind::kTlsHandshake:
+    case FailureKind::kTlsUntrusted:
+    case FailureKind::kTlsName:
+    case FailureKind::kTlsExpired:
+      return 0;
   }
   return 0;
 }

@@ -859,17 +859,16 @@ TEST(ConfigTls, EveryTlsFlagParsed) {
   EXPECT_FALSE(c.redirect_https);
 }
 
-TEST(ConfigTls, RedirectAndHttpsAggregateBackendsAreRefusedUntilWired) {
+TEST(ConfigTls, HttpsAggregateBackendsAreRefusedUntilWired) {
   TlsFiles f;
-  // TLS listeners are served; the redirect and https upstreams are refused in one place with a
-  // message that says why.
+  // TLS listeners and the redirect are served; https aggregate backends are refused.
   LoadResult r = run({kRoute, "--listen-tls", "127.0.0.1:8443", "--listen-tls=[::1]:8443",
                       "--tls-cert", f.cert + ":" + f.key});
   ASSERT_TRUE(r.ok) << r.error;
   r = run({kRoute, "--listen-tls", "127.0.0.1:8443", "--tls-cert", f.cert + ":" + f.key,
            "--redirect-https"});
-  ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.error, "--redirect-https: redirecting plaintext listeners is not wired into the engine yet");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.config.redirect_https);
   r = run({"--route", "/api=http://127.0.0.1:1,https://127.0.0.1:8443/v1"});
   ASSERT_TRUE(r.ok) << r.error;  // https upstreams of routes are served
   const std::string path = write_temp(R"({"aggregates": [{"endpoint": "/me",

@@ -330,7 +330,9 @@ TEST(ChunkExtensions, CappedOnResponsesBothWays) {
                                      : parser.feed_body(b, n, &consumed);
       if (ext == 64) {
         EXPECT_EQ(st, ParseStatus::kDone) << decoded;
-        if (decoded) EXPECT_EQ(std::string(b, out), "abc");
+        if (decoded) {
+          EXPECT_EQ(std::string(b, out), "abc");
+        }
       } else {
         EXPECT_EQ(st, ParseStatus::kError) << decoded;
         EXPECT_EQ(parser.error().status, 502);

@@ -293,7 +293,7 @@ TEST(RequestParser, KeepAliveAndConnectionTokens) {
   EXPECT_TRUE(req.keep_alive);
 
   std::string many = "Host: a\r\nConnection: ";
-  for (int i = 0; i < 17; ++i) many += "x" + std::to_string(i) + ",";
+  for (int i = 0; i < 17; ++i) many.append("x").append(std::to_string(i)).append(",");
   many += "\r\n";
   EXPECT_EQ(status_of(get_with(many)), 400);
 }

@@ -32,7 +32,9 @@ struct Link {
     Input in{wire.data(), wire.size()};
     const Step step = s.handshake(in);
     wire.erase(0, in.used);
-    if (step == Step::kWantRead) EXPECT_TRUE(wire.empty()) << wire.size() << " bytes left";
+    if (step == Step::kWantRead) {
+      EXPECT_TRUE(wire.empty()) << wire.size() << " bytes left";
+    }
     return step;
   }
 
