@@ -135,6 +135,11 @@ struct Conn {
   // SendOp::advance expects); errors as they are.
   static constexpr int kSendAgain = INT_MIN;
   int send_completed(int res);
+  // A send completion as the owner sees it: true if the transport submitted the rest of the same
+  // send (one more SQE in flight, counted in pending); else res is what the send op carried.
+  bool complete_send(int& res, ring::Loop& loop, uint64_t ud);
+  // Submits what the transport must send on its own, if anything and nothing is in flight.
+  void flush(ring::Loop& loop, uint64_t ud);
   // A short message sent now, outside `send` (e.g. 100 Continue while `send` is idle). Best
   // effort: a peer that cannot take a few bytes will not get its request answered either.
   void send_now(std::string_view bytes);

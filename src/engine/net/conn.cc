@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace ringway::net {
@@ -218,6 +219,26 @@ int Conn::send_completed(int res) {
   if (t.sealed_ < total || !t.session_->output().empty()) return kSendAgain;
   t.sealed_ = 0;
   return static_cast<int>(total);
+}
+
+bool Conn::complete_send(int& res, ring::Loop& loop, uint64_t ud) {
+  send.busy = false;
+  res = send_completed(res);
+  if (res != kSendAgain) return false;
+  if (!closing && start_send(loop, ud)) {  // TLS: more records of this send
+    ++pending;
+    return true;
+  }
+  res = closing ? -ECANCELED : 0;
+  return false;
+}
+
+void Conn::flush(ring::Loop& loop, uint64_t ud) {
+  if (send.busy || closing || !has_transport_output()) return;
+  send.count = 0;
+  if (!start_send(loop, ud)) return;
+  flushing = true;
+  ++pending;
 }
 
 void Conn::send_now(std::string_view bytes) {

@@ -179,11 +179,7 @@ void Worker::on_client_plaintext(DownstreamConn& c, net::RecvResult r) {
 }
 
 void Worker::flush_transport(DownstreamConn& c) {
-  if (c.send.busy || c.closing || !c.has_transport_output()) return;
-  c.send.count = 0;
-  if (!c.start_send(loop_, ring::pack(c.index, c.gen, kOpClientSend))) return;
-  c.flushing = true;
-  ++c.pending;
+  c.flush(loop_, ring::pack(c.index, c.gen, kOpClientSend));
 }
 
 void Worker::client_send(DownstreamConn& c) {
@@ -202,15 +198,7 @@ void Worker::client_send(DownstreamConn& c) {
 
 void Worker::on_client_send(DownstreamConn& c, int res) {
   net::SendOp& s = c.send;
-  s.busy = false;
-  res = c.send_completed(res);
-  if (res == net::Conn::kSendAgain && !c.closing) {  // TLS: more records of this send
-    if (c.start_send(loop_, ring::pack(c.index, c.gen, kOpClientSend))) {
-      ++c.pending;
-      return;
-    }
-    res = 0;
-  }
+  if (c.complete_send(res, loop_, ring::pack(c.index, c.gen, kOpClientSend))) return;
   if (c.flushing) {  // the transport's own bytes went out
     c.flushing = false;
     if (c.closing) return;

@@ -183,11 +183,7 @@ void Worker::on_up_plaintext(UpstreamConn& u, net::RecvResult r) {
 }
 
 void Worker::flush_upstream(UpstreamConn& u) {
-  if (u.send.busy || u.closing || !u.has_transport_output()) return;
-  u.send.count = 0;
-  if (!u.start_send(loop_, ring::pack(u.index, u.gen, kOpUpSend))) return;
-  u.flushing = true;
-  ++u.pending;
+  u.flush(loop_, ring::pack(u.index, u.gen, kOpUpSend));
 }
 
 void Worker::up_send(UpstreamConn& u) {
@@ -205,15 +201,7 @@ void Worker::up_send(UpstreamConn& u) {
 
 void Worker::on_up_send(UpstreamConn& u, int res) {
   net::SendOp& s = u.send;
-  s.busy = false;
-  res = u.send_completed(res);
-  if (res == net::Conn::kSendAgain && !u.closing) {  // TLS: more records of this send
-    if (u.start_send(loop_, ring::pack(u.index, u.gen, kOpUpSend))) {
-      ++u.pending;
-      return;
-    }
-    res = 0;
-  }
+  if (u.complete_send(res, loop_, ring::pack(u.index, u.gen, kOpUpSend))) return;
   if (u.flushing) {  // the transport's own bytes went out
     u.flushing = false;
     if (u.closing) return;
