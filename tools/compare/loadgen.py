@@ -1,12 +1,17 @@
 """Load generation: wrk runs (bounded in time, results read from a Lua done() hook rather than
 from wrk's human-readable text), a plain-socket sanity check of each endpoint, and the idle
-keep-alive connection test (10,000 non-blocking sockets, one request each)."""
+keep-alive connection test (10,000 non-blocking sockets, one request each). For the HTTPS
+scenarios: the same check over TLS, what each listener negotiates (openssl s_client), handshake
+runs (openssl s_time, several clients at once) and idle TLS connections (an asyncio client)."""
 
+import asyncio
 import hashlib
 import json
 import os
+import re
 import selectors
 import socket
+import ssl
 import subprocess
 import time
 
@@ -84,12 +89,45 @@ def _read_response(sock, deadline):
     return status, headers, body[:n], body[n:]
 
 
-def sanity_check(port, small_body, big_sha, big_size):
+def tls_client_context(cert):
+    """Verifies the tool's own certificate (name localhost); TLS 1.3 only, like the listeners."""
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def _connect(port, tls):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if tls is None:
+        return s
+    try:
+        return tls.wrap_socket(s, server_hostname="localhost")
+    except BaseException:
+        s.close()
+        raise
+
+
+def sanity_check(port, small_body, big_sha, big_size, tls=None):
     """One keep-alive connection: small GET, 1 MiB GET (checked by SHA-256), 1 MiB POST, small GET
-    again. Returns None if all is well, else the reason."""
+    again. Returns None if all is well, else the reason. tls: an SSLContext to check over TLS;
+    then an HTTP/1.0 GET without Host on a second connection too, the request openssl s_time sends
+    in the handshake scenarios (it must be a 200 and the server must close)."""
     deadline = time.monotonic() + 15
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        if tls is not None:
+            with _connect(port, tls) as s:
+                s.sendall(b"GET /small HTTP/1.0\r\n\r\n")
+                data = b""
+                while time.monotonic() < deadline:
+                    s.settimeout(max(0.1, deadline - time.monotonic()))
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")) or body != small_body:
+                    return f"HTTP/1.0 GET over TLS (s_time's request): {head[:40]!r}, {len(body)} body bytes"
+        with _connect(port, tls) as s:
             def ask(req):
                 s.sendall(req)
                 st, h, body, extra = _read_response(s, deadline)
@@ -207,3 +245,134 @@ def count_still_open(socks):
             closed += 1
     sel.close()
     return len(socks) - closed
+
+
+def tls_probe(port):
+    """What the listener negotiates with a default OpenSSL client: protocol, cipher suite, ECDHE
+    group, signature type ({} and a reason on failure)."""
+    try:
+        p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                            "localhost", "-brief"], input=b"", capture_output=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return {"error": "openssl s_client timed out"}
+    text = (p.stdout + p.stderr).decode("utf-8", "replace")
+    out = {}
+    for key, label in (("protocol", "Protocol version"), ("cipher", "Ciphersuite"),
+                       ("group", "Server Temp Key"), ("signature", "Signature type")):
+        m = re.search(rf"^{label}: (.*)$", text, re.M)
+        if m:
+            out[key] = m.group(1).strip()
+    if "protocol" not in out:
+        out["error"] = f"openssl s_client exit {p.returncode}: {text.strip()[-200:]}"
+    return out
+
+
+_S_TIME_CONNS = re.compile(r"^(\d+) connections in \d+ real seconds, (\d+) bytes read per connection", re.M)
+
+
+def run_s_time(port, mode, clients, duration, www, cpus=None):
+    """`clients` openssl s_time processes at once, each making sequential TLS 1.3 connections for
+    `duration` s: mode "new" = a full handshake each time, "reuse" = resuming the first connection's
+    session. Each connection fetches `www` (HTTP/1.0, so the server closes; reading it is also what
+    makes the client take the TLS 1.3 session ticket). Returns a dict: connections, resumed (count
+    of 'r' marks s_time prints per connection), bytes_per_conn (min over clients), duration_us
+    (wall), per-client exit codes, or {'failed': reason}."""
+    argv = ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", f"-{mode}", "-time", str(duration),
+            "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-www", www]
+    if cpus is not None:
+        argv = ["taskset", "-c", cpus] + argv
+    t0 = time.monotonic()
+    ps = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           start_new_session=True) for _ in range(clients)]
+    texts, codes = [], []
+    for p in ps:
+        try:
+            out, _ = p.communicate(timeout=max(0.0, t0 + duration + 30 - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for q in ps:
+                q.kill()
+            for q in ps:
+                q.wait()
+            return {"failed": "openssl s_time did not finish in time"}
+        texts.append(out.decode("utf-8", "replace"))
+        codes.append(p.returncode)
+    wall_us = (time.monotonic() - t0) * 1e6
+    r = {"connections": 0, "resumed": 0, "full": 0, "duration_us": wall_us, "exit_codes": codes,
+         "bytes_per_conn": None}
+    problems = []
+    for text, code in zip(texts, codes):
+        m = _S_TIME_CONNS.findall(text)
+        # One mark per connection on lines of their own: 'r' resumed, '*' a full TLS 1.3 handshake.
+        marks = "".join(l for l in text.splitlines() if l and set(l) <= set("r*t3"))
+        if code != 0 or not m:
+            problems.append(f"s_time exit {code}: {text.strip()[-160:]}")
+        if m:
+            conns, per = int(m[-1][0]), int(m[-1][1])
+            r["connections"] += conns
+            r["bytes_per_conn"] = per if r["bytes_per_conn"] is None else min(r["bytes_per_conn"], per)
+        r["resumed"] += marks.count("r")
+        r["full"] += len(marks) - marks.count("r")
+    r["problems"] = problems
+    return r
+
+
+async def _open_idle_tls(port, count, ctx, concurrency, timeout):
+    req = b"GET /small HTTP/1.1\r\nHost: compare\r\n\r\n"
+    sem = asyncio.Semaphore(concurrency)
+    held, reasons = [], {}
+
+    async def one():
+        async with sem:
+            w = None
+            try:
+                r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
+                w.write(req)
+                head = await r.readuntil(b"\r\n\r\n")
+                status = head.split(b" ", 2)[1]
+                cl = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line.lower().startswith(b"content-length:"):
+                        cl = int(line.split(b":", 1)[1])
+                await r.readexactly(cl)
+                if status != b"200":
+                    raise ValueError(f"status {status.decode('latin-1')}")
+                held.append((r, w))
+            except (OSError, ValueError, IndexError, ssl.SSLError, asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError) as e:
+                why = f"{type(e).__name__}: {e}"[:120]
+                reasons[why] = reasons.get(why, 0) + 1
+                if w is not None:
+                    w.close()
+
+    tasks = [asyncio.ensure_future(one()) for _ in range(count)]
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for t in pending:
+        t.cancel()
+    if pending:
+        reasons["timed out"] = len(pending)
+        await asyncio.gather(*pending, return_exceptions=True)
+    return held, reasons
+
+
+class IdleTlsConnections:
+    """`count` TLS keep-alive connections, each after one small GET (full response read), held
+    open by an asyncio loop that runs only while we open, check or close them (idle in between:
+    nothing is sent, the kernel keeps the sockets)."""
+
+    def __init__(self, port, count, ctx, concurrency=64, timeout=90.0):
+        self.loop = asyncio.new_event_loop()
+        self.held, self.reasons = self.loop.run_until_complete(
+            _open_idle_tls(port, count, ctx, concurrency, timeout))
+        self.ok = len(self.held)
+
+    def still_open(self):
+        """Connections the server has not closed (lets the loop read any pending EOF first)."""
+        self.loop.run_until_complete(asyncio.sleep(0.2))
+        return sum(1 for r, w in self.held if not r.at_eof() and not w.is_closing())
+
+    def close(self):
+        for _, w in self.held:
+            w.close()
+        self.loop.run_until_complete(asyncio.sleep(0.2))
+        self.held = []
+        self.loop.close()
