@@ -77,6 +77,99 @@ def _better_cpu(a):
     return min(cands, key=lambda x: x["cpu_us_per_req"]) if len(cands) == 2 else None
 
 
+def _better_rps(a):
+    """The one of nginx and HAProxy with the higher req/s, if both are valid."""
+    cands = [x for x in (a.get("nginx"), a.get("haproxy")) if x and x.get("valid") and "rps" in x]
+    return max(cands, key=lambda x: x["rps"]) if len(cands) == 2 else None
+
+
+def _per_core(d):
+    """Handshakes per second of one core's CPU time: 1 s / the proxy's CPU per handshake."""
+    if d and "cpu_us_per_req" in d and d["cpu_us_per_req"]:
+        return dict(d, per_core=1e6 / d["cpu_us_per_req"])
+    return d
+
+
+def tls_table(a, unit):
+    """HTTPS scenarios (issue 13): unit "req" (small GET) or "MiB" (1 MiB bodies: one body per
+    request, so µs per request == µs per MiB). Ratios against nginx, HAProxy and the better of the
+    two: lower CPU for the CPU column, higher req/s for the req/s column."""
+    fmt = "{:.2f}" if unit == "req" else "{:.0f}"
+    lines = [f"| target | req/s (median) | min–max | proxy CPU µs/{unit} | proxy CPU, % of one core "
+             f"| CPU/{unit} vs nginx | vs HAProxy | vs the better | req/s vs the better | upstream µs/req "
+             "| others' CPU | status |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    ng, hp, bc, br = a.get("nginx"), a.get("haproxy"), _better_cpu(a), _better_rps(a)
+    for t in _order(a):
+        d = a[t]
+        ref = t in ("nginx", "haproxy")
+        lines.append(
+            f"| {t} | {_f(d, 'rps', '{:,.0f}')} | {_f(d, 'rps_min', '{:,.0f}')}–{_f(d, 'rps_max', '{:,.0f}')} "
+            f"| {_f(d, 'cpu_us_per_req', fmt)} | {_f(d, 'core_busy', '{:.0%}')} "
+            f"| {_fx(_ratio(d, ng, 'cpu_us_per_req')) if t != 'nginx' else ''} "
+            f"| {_fx(_ratio(d, hp, 'cpu_us_per_req')) if t != 'haproxy' else ''} "
+            f"| {_fx(_ratio(d, bc, 'cpu_us_per_req')) if not ref else ''} "
+            f"| {_fx(_ratio(d, br, 'rps')) if not ref else ''} "
+            f"| {_f(d, 'upstream_cpu_us_per_req', '{:.2f}')} | {_f(d, 'other_load', '{:.0%}')} | {d['status']} |")
+    return lines
+
+
+def handshake_table(a):
+    lines = ["| target | handshakes/s (median) | min–max | proxy CPU µs/handshake | handshakes per core-second "
+             "| proxy CPU, % of one core | per core vs nginx | vs HAProxy | vs the better | others' CPU | status |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    a = {t: _per_core(d) for t, d in a.items()}
+    ng, hp = a.get("nginx"), a.get("haproxy")
+    bc = _better_cpu(a)
+    bc = _per_core(bc) if bc else None
+    for t in _order(a):
+        d = a[t]
+        ref = t in ("nginx", "haproxy")
+        lines.append(
+            f"| {t} | {_f(d, 'rps', '{:,.0f}')} | {_f(d, 'rps_min', '{:,.0f}')}–{_f(d, 'rps_max', '{:,.0f}')} "
+            f"| {_f(d, 'cpu_us_per_req', '{:.0f}')} | {_f(d, 'per_core', '{:,.0f}')} | {_f(d, 'core_busy', '{:.0%}')} "
+            f"| {_fx(_ratio(d, ng, 'per_core')) if t != 'nginx' else ''} "
+            f"| {_fx(_ratio(d, hp, 'per_core')) if t != 'haproxy' else ''} "
+            f"| {_fx(_ratio(d, bc, 'per_core')) if not ref else ''} "
+            f"| {_f(d, 'other_load', '{:.0%}')} | {d['status']} |")
+    return lines
+
+
+def _idle_ratio(idle, a, b):
+    ea = next((e for e in idle if e["target"] == a), None)
+    eb = next((e for e in idle if e["target"] == b), None)
+    if not ea or not eb or ea["problems"] or eb["problems"] or "kib_per_conn" not in ea or not eb.get("kib_per_conn"):
+        return None
+    return ea["kib_per_conn"] / eb["kib_per_conn"]
+
+
+def tls_headline(agg, idle_tls):
+    out = []
+    for scen, title, unit in (("https-small", "HTTPS small GET", "req"), ("https-1m-get", "HTTPS 1 MiB GET", "MiB"),
+                              ("https-1m-post", "HTTPS 1 MiB POST", "MiB")):
+        a = agg.get(("pinned", scen), {})
+        rw = a.get("ringway")
+        if rw:
+            out.append(f"- {title}, pinned: ringway CPU/{unit} = {_fx(_ratio(rw, a.get('nginx'), 'cpu_us_per_req'))} "
+                       f"nginx, {_fx(_ratio(rw, a.get('haproxy'), 'cpu_us_per_req'))} HAProxy, "
+                       f"{_fx(_ratio(rw, _better_cpu(a), 'cpu_us_per_req'))} the better; req/s = "
+                       f"{_fx(_ratio(rw, _better_rps(a), 'rps'))} the better")
+    for scen, title in (("handshakes", "full TLS 1.3 handshakes"), ("resumed-handshakes", "resumed TLS 1.3 handshakes")):
+        a = {t: _per_core(d) for t, d in agg.get(("pinned", scen), {}).items()}
+        rw = a.get("ringway")
+        if rw:
+            out.append(f"- {title} per core-second: ringway {_f(rw, 'per_core', '{:,.0f}')} = "
+                       f"{_fx(_ratio(rw, a.get('nginx'), 'per_core'))} nginx, "
+                       f"{_fx(_ratio(rw, a.get('haproxy'), 'per_core'))} HAProxy")
+    for e in idle_tls:
+        if e["target"] == "ringway" and "kib_per_conn" in e:
+            out.append(f"- idle TLS keep-alive: ringway {e['kib_per_conn']:.2f} KiB RSS per connection = "
+                       f"{_fx(_idle_ratio(idle_tls, 'ringway', 'nginx'))} nginx, "
+                       f"{_fx(_idle_ratio(idle_tls, 'ringway', 'haproxy'))} HAProxy"
+                       + ("" if not e["problems"] else " (INVALID)"))
+    return out
+
+
 def small_table(a, lat):
     lat_cols = lat is not None
     br = a.get("bare-relay")  # the column exists only when the bare relay was measured
@@ -184,8 +277,8 @@ def headline(agg, idle):
     return out
 
 
-def targets_check(agg, idle):
-    """The numeric targets of issues 3 and 4, computed from this run only."""
+def targets_check(agg, idle, idle_tls=()):
+    """The numeric targets of issues 3, 4 (and 12, 13 when measured), computed from this run only."""
     rows = []
 
     def row(what, val, limit, higher_is_better=False):
@@ -222,9 +315,32 @@ def targets_check(agg, idle):
             row(f"{title} CPU/MiB vs HAProxy+splice",
                 _ratio(b["ringway"], b.get("haproxy+splice"), "cpu_us_per_req"), 0.5)
             row(f"{title} throughput vs direct", _ratio(b["ringway"], b.get("direct"), "rps"), 0.95, True)
+    n_plain = len(rows)
+    # Issue 13: HTTPS, against the better of nginx and HAProxy (lower CPU, higher req/s), same run.
+    a = agg.get(("pinned", "https-small"), {})
+    if a.get("ringway"):
+        row("HTTPS small GET CPU/req vs the better of nginx/HAProxy (issue 13)",
+            _ratio(a["ringway"], _better_cpu(a), "cpu_us_per_req"), 0.8)
+        row("HTTPS small GET req/s vs the better of nginx/HAProxy (issue 13)",
+            _ratio(a["ringway"], _better_rps(a), "rps"), 1.1, True)
+    for scen, title in (("https-1m-get", "HTTPS 1 MiB GET"), ("https-1m-post", "HTTPS 1 MiB POST")):
+        a = agg.get(("pinned", scen), {})
+        if a.get("ringway"):
+            row(f"{title} CPU/MiB vs the better of nginx/HAProxy (issue 13)",
+                _ratio(a["ringway"], _better_cpu(a), "cpu_us_per_req"), 0.85)
+    for scen, title in (("handshakes", "full"), ("resumed-handshakes", "resumed")):
+        a = {t: _per_core(d) for t, d in agg.get(("pinned", scen), {}).items()}
+        if a.get("ringway"):
+            row(f"{title} TLS 1.3 handshakes per core-second vs nginx (issue 13)",
+                _ratio(a["ringway"], a.get("nginx"), "per_core"), 1.0, True)
+    if any(e["target"] == "ringway" for e in idle_tls):
+        row("idle TLS connection RSS vs nginx (issue 13)", _idle_ratio(idle_tls, "ringway", "nginx"), 1.0)
     if not rows:
         return []
-    issues = "issues 3, 4 and 12" if s.get("bare-relay") else "issues 3 and 4"
+    names = ((["3", "4"] if n_plain else []) + (["12"] if s.get("bare-relay") else [])
+             + (["13"] if len(rows) > n_plain else []))
+    issues = ("issue " if len(names) == 1 else "issues ") + (
+        ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
     return [f"| target ({issues}) | this run | goal | |", "|---|---:|---|---|"] + rows
 
 
@@ -283,8 +399,9 @@ def markdown(results, agg, chart_name):
                   f"{other[-1]:.0%}) of the CPU during the runs, so these numbers are rough. Rerun on "
                   "a quiet machine before quoting them.**", ""]
     L += [f"![chart]({chart_name}.png)", "", "## Headline", ""]
-    L += headline(agg, results["idle"]) or ["- (ringway not measured)"]
-    tc = targets_check(agg, results["idle"])
+    idle_tls = results.get("idle_tls", [])
+    L += (headline(agg, results["idle"]) + tls_headline(agg, idle_tls)) or ["- (ringway not measured)"]
+    tc = targets_check(agg, results["idle"], idle_tls)
     if tc:
         L += ["", "## Targets", ""] + tc
     if ("pinned", "small") in agg:
@@ -303,6 +420,50 @@ def markdown(results, agg, chart_name):
               "small GET each, kept open). KiB per connection = (RSS with connections - RSS before) / "
               "connections. RSS does not include kernel socket buffers.", ""]
         L += idle_table(results["idle"])
+    tls_scen = [k for k in agg if k[0] == "pinned" and k[1] in ("https-small", "https-1m-get", "https-1m-post",
+                                                                 "handshakes", "resumed-handshakes")]
+    if tls_scen or idle_tls:
+        neg = results.get("tls", {})
+        L += ["", "## HTTPS (issue 13), pinned", "",
+              f"nginx, HAProxy and ringway terminate TLS on a second listener of the same process with one "
+              f"certificate made for the run (self-signed ECDSA P-256), TLS 1.3 only, cipher suite "
+              f"`{st.get('tls_ciphersuite', 'TLS_AES_128_GCM_SHA256')}` only, ECDHE groups X25519, P-256, P-384 "
+              "(clients offer X25519), session tickets on; plaintext HTTP/1.1 to the same upstream as above. nginx: "
+              "`listen ... ssl`, `ssl_protocols TLSv1.3`, `ssl_conf_command Ciphersuites ...`, `ssl_ecdh_curve "
+              "X25519:prime256v1:secp384r1`, `ssl_session_cache shared:SSL:10m`, `ssl_session_tickets on`; HAProxy: "
+              "`bind ... ssl crt ... ssl-min-ver TLSv1.3 ciphersuites ... curves X25519:P-256:P-384` (its default "
+              "session cache and tickets); ringway: `--listen-tls ... --tls-cert ... --tls-min-version 1.3 "
+              "--tls-ciphersuites ...` (its default tickets). direct, haproxy+splice and the bare relay do not "
+              "take part. When HTTPS scenarios are selected, the TLS listener is present in every step of the run. "
+              "Negotiated with `openssl s_client` before measuring: "
+              + ("; ".join(f"{t}: {d.get('protocol')}, {d.get('cipher')}, {d.get('group')}, {d.get('signature')}"
+                           for t, d in sorted(neg.items())) or "not recorded") + "."]
+    if ("pinned", "https-small") in agg:
+        L += ["", f"### HTTPS small GET (100-byte body), keep-alive, {st['conns'].get('https-small', 64)} connections",
+              ""] + tls_table(agg[("pinned", "https-small")], "req")
+    for scen, title in (("https-1m-get", "HTTPS 1 MiB GET"), ("https-1m-post", "HTTPS 1 MiB POST")):
+        if ("pinned", scen) in agg:
+            L += ["", f"### {title}, keep-alive, {st['conns'].get(scen, 16)} connections", ""]
+            L += tls_table(agg[("pinned", scen)], "MiB")
+    for scen, title in (("handshakes", "Full TLS 1.3 handshakes (`openssl s_time -new`)"),
+                        ("resumed-handshakes", "Resumed TLS 1.3 handshakes (`openssl s_time -reuse`, session tickets)")):
+        if ("pinned", scen) in agg:
+            L += ["", f"### {title}, {st['conns'].get(scen, 4)} clients at once", ""]
+            L += handshake_table(agg[("pinned", scen)])
+    if tls_scen and any(k[1] in ("handshakes", "resumed-handshakes") for k in tls_scen):
+        L += ["", "Each s_time connection makes one handshake, sends `GET /small HTTP/1.0` and reads to the "
+              "server's close, so the proxy's CPU per handshake also covers the accept, one small proxied "
+              "request and the close, alike for every target. The clients run on the load CPU and are the "
+              "bottleneck (the proxy's core is not saturated): compare handshakes per core-second (1 s / "
+              "the proxy's CPU per handshake), not handshakes/s. The resumed run is INVALID if any "
+              "connection failed to resume, the full run if any did."]
+    if idle_tls:
+        L += ["", f"### {st.get('idle_tls_conns', '?')} idle TLS keep-alive client connections", "",
+              "A fresh process per target; an asyncio client (Python ssl, TLS 1.3) opens the connections, "
+              "64 handshakes at a time, sends one small GET on each, reads the response and keeps the "
+              "connection open. KiB per connection = (RSS with connections - RSS before) / connections; "
+              "RSS does not include kernel socket buffers.", ""]
+        L += idle_table(idle_tls)
     if ("whole box", "wholebox") in agg:
         L += ["", "## Small GET, whole box (2 workers each, nothing pinned, wrk -t2, upstream 2 workers)", "",
               "Here wrk, the upstream and the proxy compete for both CPUs, so CPU per request includes "
@@ -321,7 +482,10 @@ def markdown(results, agg, chart_name):
           "many response bytes for the requests counted, a proxy process that died or changed, make the "
           "run INVALID; INVALID results stay in the table and get no ratios.",
           "- Before measuring, each target passes a check on one keep-alive connection: small GET, 1 MiB "
-          "GET (SHA-256 compared), 1 MiB POST, small GET.",
+          "GET (SHA-256 compared), 1 MiB POST, small GET"
+          + ("; with HTTPS scenarios the same again over TLS (certificate verified), an HTTP/1.0 GET without "
+             "Host over TLS (the request s_time sends), and an `openssl s_client` probe of what is negotiated."
+             if results.get("tls") else "."),
           "- nginx proxy config: `upstream` with `keepalive 64`, `proxy_http_version 1.1`, `proxy_set_header "
           "Connection \"\"`, `proxy_request_buffering off`, `proxy_max_temp_file_size 0`, access_log off. "
           "HAProxy: `mode http`, `http-reuse always`, no logs, `nbthread` = workers; haproxy+splice adds "
@@ -409,6 +573,27 @@ def chart(results, agg, tmp, out_base):
                       f"'' using ($0-1.0/6):2:4 with labels offset 0,0.8 font ',8' notitle, "
                       f"'' using ($0+1.0/6):3:5 with labels offset 0,0.8 font ',8' notitle\n"
                       f"unset key")
+    # HTTPS (issue 13): each scenario's proxy CPU per request / MiB / handshake relative to nginx.
+    tls_rows = []
+    for scen, label in (("https-small", "small GET"), ("https-1m-get", "1 MiB GET"), ("https-1m-post", "1 MiB POST"),
+                        ("handshakes", "full handshake"), ("resumed-handshakes", "resumed handshake")):
+        a = agg.get(("pinned", scen), {})
+        ng = a.get("nginx")
+        if not ng or not (a.get("haproxy") or a.get("ringway")):
+            continue
+        hr, rr = _ratio(a.get("haproxy"), ng, "cpu_us_per_req"), _ratio(a.get("ringway"), ng, "cpu_us_per_req")
+        tls_rows.append((f'"{label}"', "?" if hr is None else hr, "?" if rr is None else rr,
+                         '"n/a"' if hr is None else f'"{hr:.2f}"', '"n/a"' if rr is None else f'"{rr:.2f}"'))
+    if tls_rows:
+        f = dat("tls.dat", tls_rows)
+        panels.append(f"set title 'HTTPS, pinned: proxy CPU per request / MiB / handshake, relative to nginx "
+                      f"(nginx = 1, lower is better)'\n"
+                      f"set key top left\nset format y '%.1f'\n"
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#ccbb44' title 'HAProxy', "
+                      f"'' using 3 lc rgb '#4477aa' title 'ringway', "
+                      f"'' using ($0-1.0/6):2:4 with labels offset 0,0.8 font ',8' notitle, "
+                      f"'' using ($0+1.0/6):3:5 with labels offset 0,0.8 font ',8' notitle\n"
+                      f"unset key\nset format y '%.0f'")
     if wb_rows:
         f = dat("wb.dat", wb_rows)
         panels.append(f"set title 'small GET, whole box (2 workers): requests/s'\n"
