@@ -28,9 +28,12 @@ import procs  # noqa: E402
 import report  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-ALL_SCENARIOS = ["small", "latency", "big-get", "big-post", "idle", "wholebox",
-                 "https-small", "https-1m-get", "https-1m-post", "handshakes", "resumed-handshakes",
-                 "idle-tls-rss"]
+PLAIN_SCENARIOS = ["small", "latency", "big-get", "big-post", "idle", "wholebox"]
+HTTPS_SCENARIOS = ["https-small", "https-1m-get", "https-1m-post", "handshakes", "resumed-handshakes",
+                   "idle-tls-rss"]
+ALL_SCENARIOS = PLAIN_SCENARIOS + HTTPS_SCENARIOS
+# --scenarios shorthands
+SCENARIO_GROUPS = {"https": HTTPS_SCENARIOS, "all": ALL_SCENARIOS}
 # Pinned-layout scenarios, in run order; the idle ones and whole box are steps of their own.
 PINNED_SCENARIOS = ["small", "latency", "big-get", "big-post", "https-small", "https-1m-get",
                     "https-1m-post", "handshakes", "resumed-handshakes"]
@@ -519,8 +522,9 @@ def main():
     ap.add_argument("--baseline", metavar="PATH",
                     help="a second ringway binary, measured as target 'ringway-base' in the same "
                          "interleaved rounds (A/B of a change)")
-    ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
-                    help=f"comma list from {','.join(ALL_SCENARIOS)}")
+    ap.add_argument("--scenarios", default=",".join(PLAIN_SCENARIOS),
+                    help=f"comma list from {','.join(ALL_SCENARIOS)}; 'https' = the HTTPS ones (issue 13), "
+                         f"'all' = every one (default: {','.join(PLAIN_SCENARIOS)})")
     ap.add_argument("--targets", default="direct,nginx,haproxy,haproxy+splice,ringway",
                     help="comma list of targets to measure (ratios need nginx and haproxy); "
                          "'bare-relay' adds the bare io_uring relay (pinned small GET and 1 MiB only)")
@@ -552,7 +556,11 @@ def main():
 
     rounds = args.rounds or (2 if args.quick else 3)
     duration = args.duration or (3 if args.quick else 10)
-    scenarios = [s for s in args.scenarios.split(",") if s]
+    scenarios = []
+    for s in args.scenarios.split(","):
+        for x in SCENARIO_GROUPS.get(s, [s] if s else []):
+            if x not in scenarios:
+                scenarios.append(x)
     for s in scenarios:
         if s not in ALL_SCENARIOS:
             ap.error(f"unknown scenario {s}")
@@ -622,7 +630,7 @@ def main():
     est += n_box * (2.5 + ctx.idle_conns / 4000) if "idle" in scenarios else 0
     # The asyncio TLS client opens ~300-1,000 connections/s here (busy machine).
     est += n_tls * (4 + ctx.idle_tls_conns / 300) if "idle-tls-rss" in scenarios else 0
-    log(f"plan: {n_runs} measured wrk runs of {duration} s in {rounds} rounds; "
+    log(f"plan: {n_runs} measured runs (wrk, or openssl s_time for handshakes) of {duration} s in {rounds} rounds; "
         f"about {est / 60:.0f} min; load average now {os.getloadavg()[0]:.2f}")
 
     info = machine_info(args_text)
