@@ -121,6 +121,10 @@ struct Conn {
   // Plaintext (or ciphertext) the transport holds that no receive needs to bring.
   bool has_pending_plaintext() const;
   RecvResult deliver_pending(Buffers& b, uint32_t limit);
+  // The connection went idle (keep-alive, pooled): TLS frees what only a busy connection needs
+  // (OpenSSL's record buffers, the last flight's ciphertext buffer, an empty stash), so an idle
+  // TLS connection costs about what nginx's does. Nothing to do while bytes are held or in flight.
+  void release_idle_buffers();
   // Bytes the transport must send on its own (a handshake flight, a session ticket, an alert).
   bool has_transport_output() const;
   // Originating side: starts the handshake (the ClientHello goes into the transport's output).

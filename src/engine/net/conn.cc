@@ -141,6 +141,17 @@ bool Conn::begin_handshake() {
   return transport.session_->handshake(none) != Step::kError;
 }
 
+void Conn::release_idle_buffers() {
+  if (!transport.tls() || send.busy || has_pending_plaintext()) return;
+  Transport& t = transport;
+  if (t.wire_off_ == t.wire_.size()) {
+    std::vector<char>().swap(t.wire_);
+    t.wire_off_ = 0;
+  }
+  if (t.stash_.empty()) std::vector<char>().swap(t.stash_);
+  t.session_->release_buffers();
+}
+
 bool Conn::has_transport_output() const {
   return transport.tls() && !transport.session_->output().empty();
 }

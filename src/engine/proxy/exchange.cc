@@ -36,8 +36,7 @@ void Worker::process_input(DownstreamConn& c) {
   if (c.in.empty()) {
     const bool after_response = c.state != net::DownState::kHead;
     c.state = net::DownState::kIdle;
-    // An idle TLS connection keeps no record buffers (about 14 KiB instead of 63).
-    if (c.transport.tls() && !c.has_pending_plaintext()) c.transport.session()->release_buffers();
+    c.release_idle_buffers();
     set_timer(c, TimerKind::kKeepAlive);
     // A keep-alive client usually waits for our response before it sends the next request.
     arm_client_recv(c, after_response);

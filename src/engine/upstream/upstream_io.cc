@@ -284,6 +284,7 @@ void Worker::release_upstream(UpstreamConn* u, bool reuse) {
   if (reuse && u->reusable && !draining_ && !u->send.busy && u->in.empty() && pools_.put(*u, now_ns_)) {
     ++u->served;
     u->set_rcvlowat(1);  // normally reset already when its pump finished
+    u->release_idle_buffers();
     arm_up_recv(*u, true);  // an idle upstream says nothing until it closes
     return;
   }
