@@ -44,7 +44,12 @@ int open_listener(const config::Address& a, bool reuseport, std::string& error) 
 }  // namespace
 
 Worker::Worker(Shared& shared, unsigned index)
-    : shared_(shared), cfg_(*shared.cfg), clusters_(*shared.clusters), index_(index) {
+    : shared_(shared),
+      cfg_(*shared.cfg),
+      clusters_(*shared.clusters),
+      traffic_(*shared.traffic),
+      rng_(0x2545f4914f6cdd1dull * (index + 1)),
+      index_(index) {
   limits_.max_request_line = cfg_.max_request_line;
   limits_.max_head_bytes = cfg_.max_head_bytes;
   limits_.max_header_count = cfg_.max_header_count;
@@ -312,6 +317,7 @@ void Worker::run_timers() {
     }
   }
   while (UpstreamConn* u = pools_.expired(now_ns_)) close_upstream(*u);
+  if (now_ns_ >= next_traffic_ns_) traffic_tick();  // issue 14
 }
 
 void Worker::on_timer(DownstreamConn& c) {
@@ -429,9 +435,13 @@ void Worker::serve_admin(DownstreamConn& c, const http::Request& req) {
     body = ready ? "ready\n" : "not ready\n";
   } else if (req.path == "/metrics") {
     shared_.metrics->render_prometheus(body);
+    render_traffic_metrics(body);
     type = obs::kPrometheusContentType;
+  } else if (req.path == "/upstreams") {  // issue 14
+    render_upstreams(body);
+    type = "application/json";
   } else {
-    local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics)", !req.keep_alive);
+    local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics, /upstreams)", !req.keep_alive);
     return;
   }
   const bool close_after = c.ex->close_after || !req.keep_alive || draining_;

@@ -1,0 +1,205 @@
+"""Upstream traffic management (issue 14): balancing, weights, consistent hash, circuit breaker,
+outlier ejection, retries, active health checks and /upstreams, against real upstream processes
+(threads of this pytest process, see upstreams.py) behind a real gateway with two workers.
+
+Upstream.rewrite makes one instance slow, failing or silent for every path. Loads are small and
+bounded (a few hundred requests); nothing here asserts a duration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+from client import Closed, Conn, assert_problem
+from conftest import BINARY, free_port, http_get
+
+_configs = 0
+
+
+def name_of(r):
+    """The upstream that answered (its echo JSON says), or None for a gateway-made answer."""
+    try:
+        return r.json().get("upstream")
+    except (ValueError, AttributeError):
+        return None
+
+
+def start(gateway, tmp_path, routes, args=(), threads=2):
+    """A gateway whose routes come from a config file (the traffic keys are file-only)."""
+    global _configs
+    _configs += 1
+    path = tmp_path / f"traffic-{_configs}.json"
+    path.write_text(json.dumps({"routes": routes}))
+    return gateway(routes=None, args=["--config", str(path), *args], threads=threads)
+
+
+def check_config(tmp_path, doc, *flags):
+    path = tmp_path / "check.json"
+    path.write_text(json.dumps(doc))
+    return subprocess.run([str(BINARY), "-t", "--listen", f"127.0.0.1:{free_port()}", "--config",
+                           str(path), *flags], stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=20, text=True)
+
+
+def load(port, path, clients=8, per_client=40, method="GET", new_conn_each=False):
+    """Runs clients in parallel; returns [(status, upstream name or None, response)]."""
+    out, lock = [], threading.Lock()
+
+    def one(k):
+        mine = []
+        c = None
+        for i in range(per_client):
+            if c is None:
+                c = Conn(port)
+            try:
+                r = c.request(method, f"{path}{k}-{i}")
+            except Closed:
+                mine.append((0, None, None))
+                c.close()
+                c = None
+                continue
+            name = name_of(r)
+            mine.append((r.status, name, r))
+            if new_conn_each or (r.header("connection") or "").lower() == "close":
+                c.close()
+                c = None
+        if c is not None:
+            c.close()
+        with lock:
+            out.extend(mine)
+
+    ts = [threading.Thread(target=one, args=(k,)) for k in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    return out
+
+
+def sequential(port, path, n, new_conn_each=True, headers=None):
+    out = []
+    c = None
+    for i in range(n):
+        if c is None:
+            c = Conn(port)
+        r = c.request("GET", f"{path}{i}", headers=headers)
+        out.append((r.status, name_of(r), r))
+        if new_conn_each or (r.header("connection") or "").lower() == "close":
+            c.close()
+            c = None
+    if c is not None:
+        c.close()
+    return out
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+def test_bad_traffic_settings_are_refused_at_start(tmp_path, ringway_bin):
+    up = "http://127.0.0.1:9"
+    good = {"prefix": "/a/", "upstreams": [up, {"url": "http://127.0.0.1:10", "weight": 3}],
+            "balance": {"hash": "header:X-User"},
+            "outlier": {"consecutive_failures": 3, "base_ejection": "1s", "max_ejected_percent": 50},
+            "retries": {"attempts": 2, "on": ["connect-failure", "503"], "budget_percent": 20},
+            "circuit_breaker": {"max_requests": 10}}
+    p = check_config(tmp_path, {"routes": [good]})
+    assert p.returncode == 0, p.stderr
+    bad = [
+        ({"balance": "fastest"}, "balance"),
+        ({"balance": {"hash": "query:x"}}, "hash"),
+        ({"balance": {"hash": "header:"}}, "hash"),
+        ({"upstreams": [{"url": up, "weight": 0}]}, "weight"),
+        ({"upstreams": [{"url": up, "wieght": 2}]}, "wieght"),
+        ({"upstreams": [{"weight": 2}]}, "url"),
+        ({"outlier": {"consecutive": 3}}, "consecutive"),
+        ({"outlier": {"max_ejected_percent": 101}}, "max_ejected_percent"),
+        ({"retries": {"on": ["500"]}}, "on"),
+        ({"retries": {"attempts": 0}}, "attempts"),
+        ({"circuit_breaker": {"max_requests": 0}}, "max_requests"),
+        ({"health_check": {"path": "healthz"}}, "path"),
+        ({"health_check": {"interval": "100ms", "timeout": "1s"}}, "timeout"),
+        ({"health_check": {"expect": "600"}}, "expect"),
+        ({"dns_refresh": "5s"}, "dns_refresh"),
+    ]
+    for change, word in bad:
+        route = {"prefix": "/a/", "upstreams": [up]} | change
+        p = check_config(tmp_path, {"routes": [route]})
+        assert p.returncode != 0, (change, p.stdout)
+        assert word in p.stderr, (change, p.stderr)
+    p = check_config(tmp_path, {"routes": [{"prefix": "/a/", "upstreams": [up]}]}, "--balance", "hash")
+    assert p.returncode != 0 and "--balance" in p.stderr, p.stderr
+    p = check_config(tmp_path, {"routes": [{"prefix": "/a/", "upstreams": [up]}]}, "--balance", "random")
+    assert p.returncode == 0, p.stderr
+
+
+# --- balancing ---------------------------------------------------------------------------------
+
+def test_least_request_gives_a_slow_instance_a_small_share(gateway, upstream, tmp_path):
+    ups = [upstream(f"u{i}") for i in range(3)]
+    ups[2].rewrite = lambda p: "/slow/50"
+    gw = start(gateway, tmp_path, [{"prefix": "/lr/", "upstreams": [u.url for u in ups]}])
+    res = load(gw.port, "/lr/", clients=8, per_client=40)
+    assert all(s == 200 for s, _, _ in res), [s for s, _, _ in res if s != 200][:5]
+    slow = sum(1 for _, n, _ in res if n == "u2")
+    assert slow <= 0.15 * len(res), (slow, len(res))
+    # round robin, same load, for contrast: the slow instance gets its third
+    gw2 = start(gateway, tmp_path, [{"prefix": "/rr/", "upstreams": [u.url for u in ups],
+                                     "balance": "round_robin"}])
+    res = load(gw2.port, "/rr/", clients=4, per_client=15)
+    assert sum(1 for _, n, _ in res if n == "u2") >= 0.25 * len(res)
+
+
+def test_weights_share_round_robin(gateway, upstream, tmp_path):
+    a, b = upstream("a"), upstream("b")
+    gw = start(gateway, tmp_path, [{"prefix": "/w/", "balance": "round_robin",
+                                    "upstreams": [{"url": a.url, "weight": 3}, b.url]}], threads=1)
+    res = sequential(gw.port, "/w/", 40, new_conn_each=False)
+    names = [n for _, n, _ in res]
+    assert names.count("a") == 30 and names.count("b") == 10, names
+
+
+def test_consistent_hash_keeps_keys_when_an_instance_is_added(gateway, upstream, tmp_path):
+    ups = [upstream(f"h{i}") for i in range(4)]
+
+    def owners(gw, keys):
+        out = {}
+        with Conn(gw.port) as c:
+            for k in keys:
+                r = c.request("GET", "/h/x", headers=[("X-User", k)])
+                assert r.status == 200, r
+                out[k] = name_of(r)
+        return out
+
+    keys = [f"user-{i}" for i in range(200)]
+    route = {"prefix": "/h/", "balance": {"hash": "header:X-User"}}
+    three = start(gateway, tmp_path, [route | {"upstreams": [u.url for u in ups[:3]]}])
+    before = owners(three, keys)
+    assert owners(three, keys[:20]) == {k: before[k] for k in keys[:20]}  # same key, same instance
+    assert len(set(before.values())) == 3
+    four = start(gateway, tmp_path, [route | {"upstreams": [u.url for u in ups]}])
+    after = owners(four, keys)
+    kept = sum(1 for k in keys if before[k] == after[k])
+    assert kept >= 0.70 * len(keys), kept
+    assert all(after[k] == "h3" for k in keys if before[k] != after[k])  # only the new one gains
+
+
+# --- circuit breaker ---------------------------------------------------------------------------
+
+def test_circuit_breaker_answers_503_at_the_limit(gateway, upstream, tmp_path):
+    slow = upstream("slow")
+    slow.rewrite = lambda p: "/slow/1500"
+    gw = start(gateway, tmp_path, [{"prefix": "/cb/", "upstreams": [slow.url],
+                                    "circuit_breaker": {"max_requests": 1}}])
+    first = Conn(gw.port)
+    first.send(b"GET /cb/1 HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert slow.wait_requests(1)
+    with Conn(gw.port) as c:
+        r = c.request("GET", "/cb/2")
+        assert_problem(r, 503)
+        assert b"circuit breaker" in r.body
+    assert first.read_response().status == 200
+    first.close()
+    with Conn(gw.port) as c:  # the slot was given back
+        assert c.request("GET", "/cb/3").status == 200
+    assert slow.request_count() == 2
