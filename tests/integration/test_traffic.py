@@ -14,6 +14,7 @@ import time
 
 from client import Closed, Conn, assert_problem
 from conftest import BINARY, free_port, http_get
+from upstreams import Upstream
 
 _configs = 0
 
@@ -171,7 +172,7 @@ def test_consistent_hash_keeps_keys_when_an_instance_is_added(gateway, upstream,
                 out[k] = name_of(r)
         return out
 
-    keys = [f"user-{i}" for i in range(200)]
+    keys = [f"user-{i}" for i in range(2000)]
     route = {"prefix": "/h/", "balance": {"hash": "header:X-User"}}
     three = start(gateway, tmp_path, [route | {"upstreams": [u.url for u in ups[:3]]}])
     before = owners(three, keys)
@@ -203,3 +204,130 @@ def test_circuit_breaker_answers_503_at_the_limit(gateway, upstream, tmp_path):
     with Conn(gw.port) as c:  # the slot was given back
         assert c.request("GET", "/cb/3").status == 200
     assert slow.request_count() == 2
+
+
+# --- passive health: outlier ejection and panic mode ------------------------------------------
+
+def upstreams_doc(gw):
+    status, headers, body = http_get(gw.admin_port, "/upstreams")
+    assert status == 200 and headers["content-type"].startswith("application/json"), (status, headers)
+    return json.loads(body)
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_outlier_ejects_after_exactly_n_failures_across_workers_and_returns(gateway, upstream, tmp_path):
+    good, bad = upstream("good"), upstream("bad")
+    bad.rewrite = lambda p: "/status/503"
+    gw = start(gateway, tmp_path, [{"prefix": "/o/", "upstreams": [good.url, bad.url],
+                                    "balance": "round_robin",
+                                    "outlier": {"consecutive_failures": 3, "base_ejection": "3s",
+                                                "max_ejected_percent": 50}}])
+    # A new connection per request: the kernel spreads them over both workers, and the count of
+    # consecutive failures is one for the process, so exactly 3 requests reach the bad instance.
+    res = sequential(gw.port, "/o/", 30)
+    assert bad.request_count() == 3, bad.request_count()
+    assert sum(1 for s, _, _ in res if s == 503) == 3
+    assert all(n == "good" for s, n, _ in res if s == 200)
+    doc = upstreams_doc(gw)
+    inst = {i["address"]: i for i in doc["clusters"][0]["instances"]}
+    b = inst[bad.url.removeprefix("http://")]
+    assert b["ejections"] == 1 and b["ejected_for_ms"] > 0, b
+    assert doc["clusters"][0]["ejected"] == 1
+    # It recovers; once its ejection is over it takes traffic again.
+    bad.rewrite = None
+    assert wait_for(lambda: upstreams_doc(gw)["clusters"][0]["ejected"] == 0)
+    res = sequential(gw.port, "/o/", 10)
+    assert all(s == 200 for s, _, _ in res)
+    assert bad.request_count() > 3
+    text = http_get(gw.admin_port, "/metrics")[2].decode()
+    assert f'ringway_upstream_instance_ejections_total{{route="/o/",instance="{bad.url[7:]}"}} 1' in text
+
+
+def test_panic_mode_balances_over_all_when_most_are_ejected(gateway, upstream, tmp_path):
+    ups = [upstream(f"p{i}") for i in range(4)]
+    for u in ups[1:]:
+        u.rewrite = lambda p: "/status/503"
+    gw = start(gateway, tmp_path, [{"prefix": "/p/", "upstreams": [u.url for u in ups],
+                                    "balance": "round_robin",
+                                    "outlier": {"consecutive_failures": 1, "base_ejection": "30s",
+                                                "max_ejected_percent": 100}}])
+    sequential(gw.port, "/p/", 12)
+    assert upstreams_doc(gw)["clusters"][0]["ejected"] == 3
+    before = [u.request_count() for u in ups]
+    res = sequential(gw.port, "/p/", 40, new_conn_each=False)
+    # 1 of 4 in service is below the 50 % panic threshold: all four share the load, rather than
+    # the last one taking everything.
+    assert all(ups[i].request_count() > before[i] for i in range(1, 4)), [u.request_count() for u in ups]
+    assert all(name_of(r) is not None for _, _, r in res)
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+def test_idempotent_requests_see_no_errors_while_an_instance_is_killed(gateway, upstream, tmp_path):
+    ups = [upstream(f"k{i}") for i in range(3)]
+    gw = start(gateway, tmp_path, [{"prefix": "/k/", "upstreams": [u.url for u in ups],
+                                    "outlier": {"consecutive_failures": 2, "base_ejection": "1s"},
+                                    "retries": {"attempts": 3, "on": ["connect-failure", "reset"],
+                                                "budget_percent": 100}}])
+    result = []
+    t = threading.Thread(target=lambda: result.extend(load(gw.port, "/k/", clients=4, per_client=60)))
+    t.start()
+    assert ups[1].wait_requests(20)
+    port = ups[1].port
+    ups[1].stop()  # killed: its connections reset, new ones refused
+    time.sleep(0.3)
+    again = Upstream("k1", port=port)  # and restarted where it was
+    try:
+        t.join(60)
+    finally:
+        again.stop()
+    bad = [(s, r) for s, _, r in result if s != 200]
+    assert not bad, bad[:3]
+    assert len(result) == 240
+    doc = upstreams_doc(gw)
+    assert sum(i["retries"] for i in doc["clusters"][0]["instances"]) >= 1
+
+
+def test_post_is_not_retried_after_its_bytes_went_out(gateway, upstream, tmp_path):
+    bad, good = upstream("bad"), upstream("good")
+    bad.rewrite = lambda p: "/reset"
+    gw = start(gateway, tmp_path, [{"prefix": "/r/", "upstreams": [bad.url, good.url],
+                                    "balance": "round_robin",
+                                    "retries": {"attempts": 2, "on": ["connect-failure", "reset"]}}],
+               threads=1)
+    with Conn(gw.port) as c:  # the first pick of worker 0 is the first instance
+        r = c.request("POST", "/r/p", body=b"x" * 100)
+    assert_problem(r, 502)
+    assert bad.request_count() == 1 and good.request_count() == 0
+    with Conn(gw.port) as c:
+        r1 = c.request("GET", "/r/g1")  # the cursor moved on: good
+        r2 = c.request("GET", "/r/g2")  # bad resets it; retried on good
+    assert r1.status == 200 and r1.header("x-gateway-attempts") is None
+    assert r2.status == 200 and name_of(r2) == "good" and r2.header("x-gateway-attempts") == "2", r2
+    assert bad.request_count() == 2 and good.request_count() == 2
+
+
+def test_retry_budget_holds_under_a_total_outage(gateway, upstream, tmp_path):
+    ups = [upstream(f"o{i}") for i in range(2)]
+    for u in ups:
+        u.rewrite = lambda p: (time.sleep(1.0), "/status/503")[1]
+    gw = start(gateway, tmp_path, [{"prefix": "/b/", "upstreams": [u.url for u in ups],
+                                    "retries": {"attempts": 2, "on": ["503"], "budget_percent": 20}}])
+    res = load(gw.port, "/b/", clients=12, per_client=1)
+    assert len(res) == 12 and all(s == 503 for s, _, _ in res)
+    total = sum(u.request_count() for u in ups)
+    # 12 requests in flight allow max(3, 20 % of 12) = 3 retries at once; without a budget all
+    # 12 would go twice.
+    assert 12 <= total <= 15, total
+    text = http_get(gw.admin_port, "/metrics")[2].decode()
+    refused = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("ringway_upstream_instance_retries_refused_total{"))
+    assert refused >= 9, refused

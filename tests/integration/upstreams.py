@@ -155,7 +155,7 @@ class ConnRecord:
 class Upstream:
     """A threaded raw-socket HTTP/1.1 test server on 127.0.0.1:<free port>."""
 
-    def __init__(self, name: str = "up"):
+    def __init__(self, name: str = "up", port: int = 0):
         self.name = name
         self.lock = threading.Lock()
         self.accepts = 0
@@ -164,7 +164,7 @@ class Upstream:
         self.stopping = threading.Event()
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.bind(("127.0.0.1", port))  # a port: restart an instance where it was
         self.lsock.listen(1024)
         self.lsock.settimeout(0.2)
         self.port = self.lsock.getsockname()[1]
