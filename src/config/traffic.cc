@@ -342,7 +342,6 @@ const char* unwired(const TrafficSettings& t) {
   if (t.per_try_timeout_ms != 0) return "retries.per_try_timeout";
   if (t.max_connections != UINT32_MAX) return "circuit_breaker.max_connections";
   if (t.max_pending != UINT32_MAX) return "circuit_breaker.max_pending";
-  if (t.health_check) return "health_check";
   return nullptr;
 }
 }  // namespace

@@ -331,3 +331,59 @@ def test_retry_budget_holds_under_a_total_outage(gateway, upstream, tmp_path):
     refused = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                   if line.startswith("ringway_upstream_instance_retries_refused_total{"))
     assert refused >= 9, refused
+
+
+# --- active health checks ----------------------------------------------------------------------
+
+def client_requests(u):
+    return [r for r in list(u.requests) if r.path != "/healthz"]
+
+
+def probes(u):
+    return [r for r in list(u.requests) if r.path == "/healthz"]
+
+
+def test_active_checks_take_a_silent_instance_out_and_bring_it_back(gateway, upstream, tmp_path):
+    ups = [upstream(f"a{i}") for i in range(3)]
+    silent = ups[2]
+    silent.rewrite = lambda p: "/hang"  # accepts, reads, never answers
+    gw = start(gateway, tmp_path, [{"prefix": "/a/", "upstreams": [u.url for u in ups],
+                                    "health_check": {"path": "/healthz", "interval": "200ms",
+                                                     "timeout": "100ms", "healthy": 2,
+                                                     "unhealthy": 2, "expect": "200-299"}}])
+
+    def state(u):
+        for i in upstreams_doc(gw)["clusters"][0]["instances"]:
+            if i["address"] == u.url[7:]:
+                return i
+        raise AssertionError(u.url)
+
+    assert wait_for(lambda: not state(silent)["healthy"])
+    assert all(state(u)["healthy"] for u in ups[:2])
+    res = sequential(gw.port, "/a/", 30)
+    assert all(s == 200 for s, _, _ in res)
+    assert client_requests(silent) == []
+    p = probes(ups[0])[0]
+    assert p.method == "GET" and p.header("connection") == "close" and p.header("host") == ups[0].url[7:]
+    text = http_get(gw.admin_port, "/metrics")[2].decode()
+    assert f'ringway_upstream_instance_healthy{{route="/a/",instance="{silent.url[7:]}"}} 0' in text
+    silent.rewrite = None  # recovers: two passing probes bring it back
+    assert wait_for(lambda: state(silent)["healthy"])
+    sequential(gw.port, "/a/", 30, new_conn_each=False)
+    assert len(client_requests(silent)) > 0
+
+
+def test_each_instance_gets_one_probe_per_interval_from_the_whole_process(gateway, upstream, tmp_path):
+    ups = [upstream(f"c{i}") for i in range(2)]
+    began = time.monotonic()
+    gw = start(gateway, tmp_path, [{"prefix": "/c/", "upstreams": [u.url for u in ups],
+                                    "health_check": {"interval": "200ms", "timeout": "150ms"}}])
+    assert wait_for(lambda: all(len(probes(u)) >= 5 for u in ups))
+    time.sleep(0.5)
+    counts = [len(probes(u)) for u in ups]
+    elapsed = time.monotonic() - began
+    # Both workers look every tick; only the one that claims an interval probes it. Probing per
+    # worker would send about twice this many.
+    for n in counts:
+        assert n <= elapsed / 0.2 + 1, (counts, elapsed)
+    assert gw.admin_port

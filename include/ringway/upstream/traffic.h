@@ -9,6 +9,7 @@
 #include <memory>
 #include <string_view>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ringway/upstream/balancer.h"
@@ -28,6 +29,7 @@ struct TrafficOptions {
   OutlierConfig outlier;
   HealthCheckConfig health;
   bool health_checks = false;  // active checks on (else claim_probe is never due)
+  std::string check_path = "/healthz";  // what a probe GETs (src/engine/upstream/health_io.cc)
   CircuitLimits limits;
   RetryPolicy retry;
   uint32_t retry_budget_percent = 20;

@@ -70,6 +70,7 @@ Worker::Worker(Shared& shared, unsigned index)
   }
   if (!cfg_.aggregates.empty()) merge_ws_ = std::make_unique<agg::MergeWorkspace>();
   pools_.init(clusters_.instances().size(), cfg_.upstream_keepalive, cfg_.upstream_idle_timeout_ms);
+  init_health_checks();  // issue 14
   pick_cursors_.assign(clusters_.cluster_count(), index);  // workers start at different instances
   if (cfg_.hsts_s > 0) hsts_ = "max-age=" + std::to_string(cfg_.hsts_s);
   if (cfg_.redirect_https && !cfg_.listen_tls.empty()) {

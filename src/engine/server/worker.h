@@ -211,6 +211,14 @@ class Worker : public filter::ResumeTarget {
   void render_traffic_metrics(std::string& out);        // per-instance series for /metrics
   static constexpr uint64_t kTrafficTickNs = 20'000'000;
 
+  // --- upstream/health_io.cc: active health checks through this worker's ring (issue 14) ---
+  void init_health_checks();
+  void run_health_checks();                  // from traffic_tick: claim due probes, expire late ones
+  void start_probe(upstream::HealthProbe& p);
+  void send_probe(upstream::HealthProbe& p);
+  void on_probe_data(upstream::HealthProbe& p);
+  void finish_probe(upstream::HealthProbe& p, bool passed);
+
   // --- proxy/aggregate.cc: fan-out to several backends, JSON merge ---
   void start_aggregate(Exchange& ex);
   void start_leg(AggLeg& leg);
@@ -232,6 +240,8 @@ class Worker : public filter::ResumeTarget {
   upstream::Traffic& traffic_;                 // issue 14: shared by every worker
   upstream::Rng rng_;                          // this worker's, for random picks
   uint64_t next_traffic_ns_ = 0;               // the next traffic_tick()
+  std::vector<upstream::HealthProbe> probes_;  // per instance: this worker's probe, if any
+  bool health_checks_ = false;                 // some cluster has active checks
   unsigned index_;
   ring::Loop loop_;
   net::Buffers buffers_;

@@ -94,6 +94,7 @@ TrafficOptions traffic_options(const config::TrafficSettings& t, std::string_vie
   o.outlier.base_ejection_ns = t.base_ejection_ms * kMs;
   o.outlier.max_ejected_percent = t.max_ejected_percent;
   o.health_checks = t.health_check;
+  o.check_path = t.check_path;
   o.health.interval_ns = t.check_interval_ms * kMs;
   o.health.timeout_ns = t.check_timeout_ms * kMs;
   o.health.healthy_threshold = t.check_healthy;

@@ -216,6 +216,7 @@ void Worker::traffic_tick() {
       if (cl.size > 0) upstream::Outlier::sweep(&traffic_.host(cl.first), traffic_.cluster_state(ci), now_ns_);
     }
   }
+  if (health_checks_) run_health_checks();
 }
 
 // The route prefix, or "aggregate PATH backend NAME", of cluster ci (routes first, as Clusters).

@@ -25,6 +25,10 @@ void detach_user(UpstreamConn& u) {
     u.leg->up = nullptr;
     u.leg = nullptr;
   }
+  if (u.probe != nullptr) {
+    u.probe->up = nullptr;
+    u.probe = nullptr;
+  }
 }
 
 }  // namespace
@@ -39,6 +43,7 @@ UpstreamConn* Worker::new_upstream() {
   u->send_queued = u->deliver_queued = false;
   u->exchange = nullptr;
   u->leg = nullptr;
+  u->probe = nullptr;
   u->pool_prev = u->pool_next = nullptr;
   u->served = 0;
   u->out.clear();
@@ -244,6 +249,8 @@ void Worker::up_connected(UpstreamConn& u) {
     send_request_part(ex);
   } else if (u.leg != nullptr) {
     send_leg(*u.leg);
+  } else if (u.probe != nullptr) {
+    send_probe(*u.probe);
   }
 }
 
@@ -252,6 +259,8 @@ void Worker::up_data(UpstreamConn& u) {
     on_response_data(*u.exchange);
   } else if (u.leg != nullptr) {
     on_leg_data(*u.leg);
+  } else if (u.probe != nullptr) {
+    on_probe_data(*u.probe);
   }
 }
 
@@ -266,6 +275,8 @@ void Worker::up_closed(UpstreamConn& u, int err) {
     on_forward_closed(*u.exchange, err);
   } else if (u.leg != nullptr) {
     on_leg_closed(*u.leg, err);
+  } else if (u.probe != nullptr) {
+    finish_probe(*u.probe, false);
   }
 }
 
@@ -274,6 +285,8 @@ void Worker::up_failed(UpstreamConn& u, upstream::FailureKind kind) {
     on_forward_failure(*u.exchange, kind);
   } else if (u.leg != nullptr) {
     on_leg_failure(*u.leg, kind);
+  } else if (u.probe != nullptr) {
+    finish_probe(*u.probe, false);
   }
 }
 
