@@ -339,9 +339,6 @@ bool set_default_balance(Config& c, std::string_view v, std::string& e) {
 namespace {
 const char* unwired(const TrafficSettings& t) {
   if (t.dns_refresh_ms != 0) return "dns_refresh";
-  if (t.per_try_timeout_ms != 0) return "retries.per_try_timeout";
-  if (t.max_connections != UINT32_MAX) return "circuit_breaker.max_connections";
-  if (t.max_pending != UINT32_MAX) return "circuit_breaker.max_pending";
   return nullptr;
 }
 }  // namespace

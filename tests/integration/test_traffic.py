@@ -387,3 +387,38 @@ def test_each_instance_gets_one_probe_per_interval_from_the_whole_process(gatewa
     for n in counts:
         assert n <= elapsed / 0.2 + 1, (counts, elapsed)
     assert gw.admin_port
+
+
+def test_per_try_timeout_retries_a_silent_instance_elsewhere(gateway, upstream, tmp_path):
+    silent, good = upstream("silent"), upstream("good")
+    silent.rewrite = lambda p: "/hang"
+    gw = start(gateway, tmp_path, [{"prefix": "/t/", "upstreams": [silent.url, good.url],
+                                    "balance": "round_robin",
+                                    "retries": {"attempts": 2, "on": ["timeout"],
+                                                "per_try_timeout": "300ms"}}],
+               args=["--upstream-response-timeout", "20s"], threads=1)
+    with Conn(gw.port, timeout=5.0) as c:  # the first pick of worker 0 is the silent instance
+        r = c.request("GET", "/t/x")
+    assert r.status == 200 and name_of(r) == "good", r
+    assert r.header("x-gateway-attempts") == "2"
+    assert silent.request_count() == 1
+
+
+def test_circuit_breaker_connection_limit(gateway, upstream, tmp_path):
+    slow = upstream("slow")
+    slow.rewrite = lambda p: "/slow/1000" if p.startswith("/slow") else p
+    gw = start(gateway, tmp_path, [{"prefix": "/cc/", "upstreams": [slow.url],
+                                    "circuit_breaker": {"max_connections": 1}}], threads=1)
+    first = Conn(gw.port)
+    first.send(b"GET /cc/slow HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert slow.wait_requests(1)
+    with Conn(gw.port) as c:  # a second connection to the instance would pass the limit
+        r = c.request("GET", "/cc/2")
+        assert_problem(r, 503)
+        assert b"connection limit" in r.body
+    assert first.read_response().status == 200
+    first.close()
+    with Conn(gw.port) as c:  # the pooled connection is reused: within the limit
+        assert c.request("GET", "/cc/3").status == 200
+    doc = upstreams_doc(gw)
+    assert doc["clusters"][0]["instances"][0]["breaker_rejections"] == 1

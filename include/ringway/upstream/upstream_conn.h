@@ -40,6 +40,8 @@ struct UpstreamConn : net::Conn {
   proxy::Exchange* exchange = nullptr;  // the user, one of these two (or none while pooled)
   proxy::AggLeg* leg = nullptr;
   HealthProbe* probe = nullptr;         // or a health probe (issue 14)
+  bool breaker_conn = false;            // holds a circuit-breaker connection unit (issue 14)
+  bool breaker_pending = false;         // holds a pending unit until connected
   UpstreamConn* pool_prev = nullptr;    // idle list links
   UpstreamConn* pool_next = nullptr;   // (the idle timeout is Conn::timer)
   std::unique_ptr<http::ResponseParser> parser;

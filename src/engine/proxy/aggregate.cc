@@ -91,7 +91,7 @@ void Worker::start_leg(AggLeg& leg) {
   bool reused = false;
   UpstreamConn* u = open_upstream(leg.instance, !leg.retried, reused);
   if (u == nullptr) {
-    on_leg_failure(leg, upstream::FailureKind::kNoSocket);
+    on_leg_failure(leg, open_failure_);
     return;
   }
   u->leg = &leg;

@@ -288,7 +288,7 @@ void Worker::forward(Exchange& ex) {
   bool reused = false;
   UpstreamConn* u = open_upstream(ex.instance, !ex.retried, reused);
   if (u == nullptr) {
-    on_forward_failure(ex, FailureKind::kNoSocket);
+    on_forward_failure(ex, open_failure_);
     return;
   }
   u->exchange = &ex;

@@ -318,6 +318,11 @@ void Worker::run_timers() {
     }
   }
   while (UpstreamConn* u = pools_.expired(now_ns_)) close_upstream(*u);
+  for (auto& l : try_timers_) {  // issue 14: per-try response timeouts, one list per route
+    while (l != nullptr && (n = l->pop_expired(now_ns_)) != nullptr) {
+      on_timer(*static_cast<DownstreamConn*>(net::Conn::of_timer(n)));
+    }
+  }
   if (now_ns_ >= next_traffic_ns_) traffic_tick();  // issue 14
 }
 

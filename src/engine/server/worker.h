@@ -206,6 +206,9 @@ class Worker : public filter::ResumeTarget {
   bool begin_leg_attempt(AggLeg& leg);                  // false: the breaker refused it
   void end_leg_attempt(AggLeg& leg, bool failed, bool counted);
   void traffic_tick();                                  // outlier sweep (worker 0), health probes
+  bool arm_try_timer(DownstreamConn& c);                // kResponse on a route with per_try_timeout
+  bool acquire_connection_units(uint32_t instance);     // breaker: a new connection, pending
+  void release_connection_units(uint32_t instance, bool connection, bool pending);
   std::string cluster_label(uint32_t cluster) const;
   void render_upstreams(std::string& out);              // admin /upstreams (JSON)
   void render_traffic_metrics(std::string& out);        // per-instance series for /metrics
@@ -241,6 +244,8 @@ class Worker : public filter::ResumeTarget {
   upstream::Rng rng_;                          // this worker's, for random picks
   uint64_t next_traffic_ns_ = 0;               // the next traffic_tick()
   std::vector<upstream::HealthProbe> probes_;  // per instance: this worker's probe, if any
+  std::vector<std::unique_ptr<core::TimerList>> try_timers_;  // per route: per_try_timeout, or null
+  upstream::FailureKind open_failure_ = upstream::FailureKind::kNoSocket;  // why open_upstream failed
   bool health_checks_ = false;                 // some cluster has active checks
   unsigned index_;
   ring::Loop loop_;

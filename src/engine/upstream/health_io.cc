@@ -13,6 +13,14 @@
 namespace ringway::server {
 
 void Worker::init_health_checks() {
+  // Per-try response timeouts (retries.per_try_timeout) are set up here too: one timer list per
+  // route that has one, so arming stays O(1).
+  try_timers_.resize(cfg_.routes.size());
+  for (size_t r = 0; r < cfg_.routes.size(); ++r) {
+    if (cfg_.routes[r].traffic.per_try_timeout_ms == 0) continue;
+    try_timers_[r] = std::make_unique<core::TimerList>();
+    try_timers_[r]->set_duration_ms(cfg_.routes[r].traffic.per_try_timeout_ms);
+  }
   probes_.resize(clusters_.instances().size());
   for (uint32_t i = 0; i < probes_.size(); ++i) {
     probes_[i].instance = i;

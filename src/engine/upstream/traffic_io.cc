@@ -203,6 +203,33 @@ void Worker::end_leg_attempt(AggLeg& leg, bool failed, bool counted) {
   traffic_.end_attempt(leg.instance);
 }
 
+bool Worker::arm_try_timer(DownstreamConn& c) {
+  if (c.ex == nullptr || c.ex->route == nullptr || c.ex->local) return false;
+  core::TimerList* l = c.ex->route_index < try_timers_.size() ? try_timers_[c.ex->route_index].get() : nullptr;
+  if (l == nullptr) return false;
+  l->arm(&c.timer, now_ns_);
+  return true;
+}
+
+// A new connection takes one connection unit for its life and one pending unit until its connect
+// completes; either at its limit refuses it (FailureKind::kCircuitOpen: 503 at once).
+bool Worker::acquire_connection_units(uint32_t instance) {
+  upstream::CircuitCounters& b = traffic_.breaker(instance);
+  const upstream::CircuitLimits& l = traffic_.options(traffic_.cluster_of(instance)).limits;
+  if (!upstream::try_acquire(b, l, upstream::CircuitResource::kConnection)) return false;
+  if (!upstream::try_acquire(b, l, upstream::CircuitResource::kPending)) {
+    upstream::release(b, upstream::CircuitResource::kConnection);
+    return false;
+  }
+  return true;
+}
+
+void Worker::release_connection_units(uint32_t instance, bool connection, bool pending) {
+  upstream::CircuitCounters& b = traffic_.breaker(instance);
+  if (connection) upstream::release(b, upstream::CircuitResource::kConnection);
+  if (pending) upstream::release(b, upstream::CircuitResource::kPending);
+}
+
 // --- periodic work and visibility ---
 
 void Worker::traffic_tick() {
