@@ -422,3 +422,21 @@ def test_circuit_breaker_connection_limit(gateway, upstream, tmp_path):
         assert c.request("GET", "/cc/3").status == 200
     doc = upstreams_doc(gw)
     assert doc["clusters"][0]["instances"][0]["breaker_rejections"] == 1
+
+
+def test_hash_on_cookie_and_client_address(gateway, upstream, tmp_path):
+    ups = [upstream(f"q{i}") for i in range(3)]
+    urls = [u.url for u in ups]
+    gw = start(gateway, tmp_path, [
+        {"prefix": "/ck/", "upstreams": urls, "balance": {"hash": "cookie:session"}},
+        {"prefix": "/ip/", "upstreams": urls, "balance": {"hash": "ip"}}])
+    owner = {}
+    with Conn(gw.port) as c:
+        for i in range(60):
+            k = f"s{i % 20}"
+            r = c.request("GET", "/ck/x", headers=[("Cookie", f"theme=dark; session={k}; x=1")])
+            owner.setdefault(k, set()).add(name_of(r))
+        ip_owners = {name_of(c.request("GET", f"/ip/{i}")) for i in range(20)}
+    assert all(len(v) == 1 for v in owner.values()), owner  # a session sticks to its instance
+    assert len({next(iter(v)) for v in owner.values()}) >= 2  # sessions spread
+    assert len(ip_owners) == 1  # one client address, one instance

@@ -556,7 +556,7 @@ void Worker::on_forward_failure(Exchange& ex, FailureKind kind) {
     forward(ex);
     return;
   }
-  if (retry_exchange(ex, upstream::retry_cause(kind), false)) return;  // issue 14
+  if (retry_exchange(ex, upstream::retry_cause(kind), false, f.counted)) return;  // issue 14
   end_attempt(ex, f.counted);
   if (f.counted) metrics_->count_upstream_error(f.metric);
   fail_exchange(ex, f.status, f.detail);

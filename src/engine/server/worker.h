@@ -201,7 +201,8 @@ class Worker : public filter::ResumeTarget {
   bool report_response(Exchange& ex, uint16_t status);  // head arrived; true: retried elsewhere
   void end_attempt(Exchange& ex, bool failed);
   void end_retries(Exchange& ex);                       // the exchange ends: attempt and budget
-  bool retry_exchange(Exchange& ex, uint8_t cause, bool bytes_sent);  // true: tried elsewhere
+  // true: tried elsewhere. counted: the failure is the upstream's (it goes to passive health).
+  bool retry_exchange(Exchange& ex, uint8_t cause, bool bytes_sent, bool counted = true);
   bool retarget_head(Exchange& ex, uint32_t from, uint32_t to);
   bool begin_leg_attempt(AggLeg& leg);                  // false: the breaker refused it
   void end_leg_attempt(AggLeg& leg, bool failed, bool counted);

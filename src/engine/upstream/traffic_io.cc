@@ -63,8 +63,8 @@ uint32_t Worker::pick_instance(uint32_t cluster, const http::Request* req, std::
   upstream::PickInput in;
   in.now_ns = now_ns_;
   in.exclude = exclude;
-  const config::TrafficSettings* t = cluster < cfg_.routes.size() ? &cfg_.routes[cluster].traffic : nullptr;
-  if (t != nullptr && t->balance == "hash") {
+  if (traffic_.options(cluster).balance.kind == upstream::BalanceKind::kHash) {
+    const config::TrafficSettings* t = &cfg_.routes[cluster].traffic;  // only routes hash
     // The key's bytes; a request without the header or cookie hashes the empty key (one
     // instance takes them all, which is what "the same key, the same instance" means for them).
     std::string_view key;
@@ -123,7 +123,7 @@ void Worker::end_retries(Exchange& ex) {
   }
 }
 
-bool Worker::retry_exchange(Exchange& ex, uint8_t cause, bool bytes_sent) {
+bool Worker::retry_exchange(Exchange& ex, uint8_t cause, bool bytes_sent, bool counted) {
   if (ex.route == nullptr || ex.response_started || ex.down->send.busy) return false;
   const uint32_t ci = ex.route_index;
   const upstream::RetryPolicy& policy = traffic_.options(ci).retry;
@@ -146,9 +146,10 @@ bool Worker::retry_exchange(Exchange& ex, uint8_t cause, bool bytes_sent) {
     return false;
   }
   ex.retry_reserved = true;
-  end_attempt(ex, true);
+  end_attempt(ex, counted);
   if (ex.up != nullptr) release_upstream(ex.up, false);
   ex.instance = next;
+  ex.interim_len = 0;  // 1xx heads of the failed try that were not sent yet: dropped
   ex.head_sent = false;
   ex.up_bytes_sent = false;
   ex.reused_upstream = false;
