@@ -440,3 +440,30 @@ def test_hash_on_cookie_and_client_address(gateway, upstream, tmp_path):
     assert all(len(v) == 1 for v in owner.values()), owner  # a session sticks to its instance
     assert len({next(iter(v)) for v in owner.values()}) >= 2  # sessions spread
     assert len(ip_owners) == 1  # one client address, one instance
+
+
+def test_aggregate_legs_go_through_the_breaker_and_passive_health(gateway, upstream, tmp_path):
+    slow, bad = upstream("slow"), upstream("bad")
+    slow.rewrite = lambda p: "/slow/1000"
+    bad.rewrite = lambda p: "/status/503"
+    path = tmp_path / "agg.json"
+    path.write_text(json.dumps({"aggregates": [{
+        "endpoint": "/ag", "deadline": "5s",
+        "backends": [{"name": "s", "upstream": slow.url, "path": "/x", "group": "s"},
+                     {"name": "b", "upstream": bad.url, "path": "/y", "group": "b"}],
+        "circuit_breaker": {"max_requests": 1},
+        "outlier": {"consecutive_failures": 2, "base_ejection": "30s"}}]}))
+    gw = gateway(routes=None, args=["--config", str(path)])
+    first = Conn(gw.port)
+    first.send(b"GET /ag HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert slow.wait_requests(1)
+    with Conn(gw.port) as c:
+        r = c.request("GET", "/ag")  # the slow backend is at its limit: that leg fails at once
+    doc = r.json()
+    assert doc["_errors"]["s"]["status"] == 503, doc
+    assert first.read_response().status == 200
+    first.close()
+    assert slow.request_count() == 1
+    clusters = {c["route"]: c for c in upstreams_doc(gw)["clusters"]}
+    assert clusters["/ag s"]["instances"][0]["breaker_rejections"] == 1
+    assert clusters["/ag b"]["instances"][0]["ejections"] == 1  # two 503 legs in a row
