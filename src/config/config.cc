@@ -363,6 +363,7 @@ bool validate(Config& cfg, std::string& error) {
       return false;
     }
   }
+  if (!detail::reject_unwired_traffic(cfg, error)) return false;  // issue 14
   if (!validate_tls(cfg, error)) return false;
   if (cfg.listen.empty() && cfg.listen_tls.empty()) {  // TLS only: no plaintext listener
     Address a;

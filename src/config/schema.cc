@@ -380,13 +380,6 @@ bool set_route_prefix(Route& r, std::string_view v, std::string& e) {
   return true;
 }
 
-bool add_route_upstream(Route& r, std::string_view v, std::string& e) {
-  Target t;
-  if (!parse_target_url(std::string(v), t, e)) return false;
-  r.targets.push_back(std::move(t));
-  return true;
-}
-
 bool add_route_host(Route& r, std::string_view v, std::string& e) {
   // The router compares the Host field without its port, so a port here could never match.
   const bool bracketed = v.size() > 2 && v.front() == '[' && v.back() == ']';
@@ -507,6 +500,7 @@ constexpr Option kOptions[] = {
   {.flag = "threads", .json_key = "threads", .metavar = "N", .default_text = "0 (online CPUs)", .help = "worker threads, one io_uring each", .json_kind = JsonKind::kScalar, .set = set_count<&Config::threads, 0, 1024>},
   {.flag = "max-body-size", .json_key = "max_body_size", .metavar = "SIZE", .default_text = "64m", .help = "largest request body (413 above it); k/m/g suffixes", .json_kind = JsonKind::kScalar, .set = set_size<Config, &Config::max_body_size, std::numeric_limits<uint64_t>::max()>},
   {.flag = "add-header", .json_key = "add_headers", .metavar = "NAME:VALUE", .default_text = "none", .help = "header added to every forwarded request; repeatable", .json_kind = JsonKind::kStringMap, .set = add_header, .clear = [](Config& c) { c.add_headers.clear(); }},
+  {.flag = "balance", .json_key = "balance", .metavar = "round_robin|least_request|random", .default_text = "least_request", .help = "how routes that do not say pick among their upstreams", .json_kind = JsonKind::kString, .set = set_default_balance},
   {.flag = "preserve-host", .json_key = "preserve_host", .default_text = "off", .help = "forward the client's Host instead of the upstream authority", .json_kind = JsonKind::kBool, .set = set_bool<&Config::preserve_host>},
   {.flag = "upstream-keepalive", .json_key = "upstream_keepalive", .metavar = "N", .default_text = "64", .help = "idle pooled connections per upstream per worker; 0 disables reuse", .json_kind = JsonKind::kScalar, .set = set_count<&Config::upstream_keepalive, 0, 1'000'000>},
   {.flag = "client-header-timeout", .json_key = "timeouts.client_header", .metavar = "DUR", .default_text = "10s", .help = "time for a whole request head to arrive", .json_kind = JsonKind::kScalar, .set = set_duration<&Config::client_header_timeout_ms>},
@@ -562,7 +556,7 @@ constexpr Option kOptions[] = {
 
 constexpr RouteField kRouteFields[] = {
   {.json_key = "prefix", .json_kind = JsonKind::kString, .set = set_route_prefix},
-  {.json_key = "upstreams", .json_kind = JsonKind::kStringList, .set = add_route_upstream, .clear = [](Route& r) { r.targets.clear(); }},
+  {.json_key = "upstreams", .json_kind = JsonKind::kCustom, .json_set = set_route_upstreams_json},
   {.json_key = "hosts", .json_kind = JsonKind::kStringList, .set = add_route_host, .clear = [](Route& r) { r.hosts.clear(); }},
   {.json_key = "methods", .json_kind = JsonKind::kStringList, .set = add_route_method, .clear = [](Route& r) { r.methods.clear(); }},
   {.json_key = "headers", .json_kind = JsonKind::kStringMap, .set = add_route_header, .clear = [](Route& r) { r.headers.clear(); }},
@@ -571,6 +565,13 @@ constexpr RouteField kRouteFields[] = {
   {.json_key = "scopes", .json_kind = JsonKind::kStringList, .set = add_access_scope<Route>, .clear = [](Route& r) { r.scopes.clear(); }},
   {.json_key = "claims", .json_kind = JsonKind::kStringMap, .set = add_access_claim<Route>, .clear = [](Route& r) { r.claims.clear(); }},
   {.json_key = "rate_limits", .json_kind = JsonKind::kStringList, .set = add_access_rate_limit<Route>, .clear = [](Route& r) { r.rate_limits.clear(); }},
+  // Traffic management (issue 14, traffic.cc).
+  {.json_key = "balance", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_balance_json>},
+  {.json_key = "health_check", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_health_check_json>},
+  {.json_key = "outlier", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_outlier_json>},
+  {.json_key = "retries", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_retries_json>},
+  {.json_key = "circuit_breaker", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_circuit_breaker_json>},
+  {.json_key = "dns_refresh", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_dns_refresh_json>},
 };
 
 // The gateway's own keys of an "aggregates" element; the rest belongs to agg::parse_endpoint.
@@ -581,6 +582,10 @@ constexpr AggregateField kAggregateFields[] = {
   {.json_key = "scopes", .json_kind = JsonKind::kStringList, .set = add_access_scope<Aggregate>, .clear = [](Aggregate& a) { a.scopes.clear(); }},
   {.json_key = "claims", .json_kind = JsonKind::kStringMap, .set = add_access_claim<Aggregate>, .clear = [](Aggregate& a) { a.claims.clear(); }},
   {.json_key = "rate_limits", .json_kind = JsonKind::kStringList, .set = add_access_rate_limit<Aggregate>, .clear = [](Aggregate& a) { a.rate_limits.clear(); }},
+  // Traffic management (issue 14): a backend is one instance, so no balance or retries keys.
+  {.json_key = "health_check", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Aggregate, set_health_check_json>},
+  {.json_key = "outlier", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Aggregate, set_outlier_json>},
+  {.json_key = "circuit_breaker", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Aggregate, set_circuit_breaker_json>},
 };
 // clang-format on
 

@@ -93,6 +93,31 @@ bool set_aggregates_json(Config& c, simdjson::dom::element value, const std::str
                          std::string& error);
 bool add_flag_aggregate(Config& c, std::string_view value, std::string& error);
 
+// Traffic management keys (issue 14, traffic.cc): per route or aggregate endpoint.
+bool set_route_upstreams_json(Route& r, simdjson::dom::element v, const std::string& path,
+                              std::string& error);
+bool set_balance_json(TrafficSettings& t, simdjson::dom::element v, const std::string& path,
+                      std::string& error);
+bool set_health_check_json(TrafficSettings& t, simdjson::dom::element v, const std::string& path,
+                           std::string& error);
+bool set_outlier_json(TrafficSettings& t, simdjson::dom::element v, const std::string& path,
+                      std::string& error);
+bool set_retries_json(TrafficSettings& t, simdjson::dom::element v, const std::string& path,
+                      std::string& error);
+bool set_circuit_breaker_json(TrafficSettings& t, simdjson::dom::element v,
+                              const std::string& path, std::string& error);
+bool set_dns_refresh_json(TrafficSettings& t, simdjson::dom::element v, const std::string& path,
+                          std::string& error);
+bool set_default_balance(Config& c, std::string_view v, std::string& error);
+// THE ONE PLACE that refuses traffic settings the engine does not act on yet.
+bool reject_unwired_traffic(const Config& cfg, std::string& error);
+// A TrafficSettings setter as a row's json_set for a Route or an Aggregate.
+template <class T, bool (*F)(TrafficSettings&, simdjson::dom::element, const std::string&,
+                             std::string&)>
+bool traffic_json(T& target, simdjson::dom::element v, const std::string& path, std::string& error) {
+  return F(target.traffic, v, path, error);
+}
+
 bool valid_route_prefix(std::string_view prefix, std::string& error);
 
 }  // namespace ringway::config::detail

@@ -21,6 +21,9 @@ Behaviour is chosen by the path the upstream sees (after the gateway stripped th
   /malformed        answers with a broken status line, then closes
   /hop-by-hop       200 whose head carries hop-by-hop fields (Connection-nominated, Keep-Alive...)
   /close            echo JSON with Connection: close, then closes
+
+Upstream.rewrite, when set, maps each request's path before the dispatch above, so one instance
+can be made slow, failing or silent for every path (traffic tests): e.g. lambda p: "/slow/50".
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ class ConnRecord:
 class Upstream:
     """A threaded raw-socket HTTP/1.1 test server on 127.0.0.1:<free port>."""
 
-    def __init__(self, name: str = "up"):
+    def __init__(self, name: str = "up", port: int = 0):
         self.name = name
         self.lock = threading.Lock()
         self.accepts = 0
@@ -161,12 +164,13 @@ class Upstream:
         self.stopping = threading.Event()
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.bind(("127.0.0.1", port))  # a port: restart an instance where it was
         self.lsock.listen(1024)
         self.lsock.settimeout(0.2)
         self.port = self.lsock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._socks: set[socket.socket] = set()
+        self.rewrite = None  # callable(path) -> path, or None (see the module docstring)
         self._thread = threading.Thread(target=self._accept_loop, name=f"upstream-{name}", daemon=True)
         self._thread.start()
 
@@ -267,6 +271,9 @@ class Upstream:
 
     def _respond(self, s, r, req: Request, rec: ConnRecord, accepts: int) -> bool:
         path = req.path
+        rewrite = self.rewrite
+        if rewrite is not None:
+            path = rewrite(path)
         is_head = req.method == "HEAD"
         client_close = (req.header("connection") or "").lower() == "close"
         conn_hdr = b"Connection: close\r\n" if client_close else b""

@@ -31,6 +31,36 @@ struct Target {
   std::string authority;  // "host:port" as written in the URL (port omitted if it was omitted)
   std::string base_path;  // URL path without trailing '/', "" when the URL has none
   bool tls = false;       // https:// (default port 443); address.host is the SNI/verified name
+  uint32_t weight = 1;    // {"url": ..., "weight": N} (issue 14): share of its route's traffic
+};
+
+// Upstream traffic management of a route or aggregate endpoint (issue 14), validated
+// (src/config/traffic.cc); server.cc turns it into upstream::TrafficOptions. Plain data: the
+// config library does not depend on the upstream one.
+struct TrafficSettings {
+  std::string balance;                  // "" (Config::balance), round_robin, least_request, random, hash
+  std::string hash_source;              // balance hash: header, cookie or ip
+  std::string hash_name;                // the header or cookie name
+  bool health_check = false;            // "health_check" given: active checks on
+  std::string check_path = "/healthz";
+  uint32_t check_interval_ms = 1'000;
+  uint32_t check_timeout_ms = 500;
+  uint32_t check_healthy = 2;
+  uint32_t check_unhealthy = 3;
+  uint16_t check_expect[4][2] = {{200, 399}};  // inclusive ranges
+  uint8_t check_expect_count = 1;
+  uint32_t slow_start_ms = 0;
+  uint32_t outlier_failures = 0;        // 0: no ejection ("outlier" not given)
+  uint32_t base_ejection_ms = 5'000;
+  uint32_t max_ejected_percent = 50;
+  uint32_t retry_attempts = 1;          // tries in all, the first included
+  uint8_t retry_on = 0;                 // bits in upstream::RetryOn's order
+  uint32_t per_try_timeout_ms = 0;      // 0: the upstream response timeout
+  uint32_t retry_budget_percent = 20;
+  uint32_t max_connections = UINT32_MAX;  // circuit breaker per instance; none unless configured
+  uint32_t max_pending = UINT32_MAX;
+  uint32_t max_requests = UINT32_MAX;
+  uint32_t dns_refresh_ms = 0;          // refused at start-up until DNS re-resolution is wired
 };
 
 // --tls-cert CERT.pem:KEY.pem (issue 13).
@@ -67,8 +97,9 @@ struct Route : Access {
   std::vector<std::string> hosts;     // empty: any host; else exact, case-insensitive (port ignored)
   std::vector<std::string> methods;   // empty: any method; else exact method names
   std::vector<HeaderMatch> headers;   // all must match
-  std::vector<Target> targets;        // balanced round-robin
+  std::vector<Target> targets;        // balanced per traffic.balance
   uint64_t max_body_size = 0;         // 0: the global max_body_size
+  TrafficSettings traffic;            // issue 14
 };
 
 // One aggregate endpoint (issue 7): "aggregates": [{agg::parse_endpoint's object, plus the
@@ -80,6 +111,7 @@ struct Aggregate : Access {
   uint32_t deadline_ms = 3'000;                   // whole fan-out; late legs fail with 504
   std::vector<std::string> pass_headers;          // client header names copied to each leg
   std::vector<Target> targets;                    // one per backend, in backend order
+  TrafficSettings traffic;                        // issue 14: health_check, outlier, circuit_breaker
 };
 
 struct Config {
@@ -91,6 +123,7 @@ struct Config {
   std::vector<Aggregate> aggregates;          // tried before routes
   std::vector<NameValue> add_headers;         // --add-header NAME:VALUE
   bool preserve_host = false;
+  std::string balance = "least_request";      // --balance: routes that do not say (issue 14)
 
   // Limits on what a client controls.
   uint64_t max_body_size = 64ull << 20;       // 413 above it (per route overridable)

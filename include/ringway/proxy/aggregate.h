@@ -31,6 +31,7 @@ struct AggLeg {
   bool failed = false;
   bool reused = false;
   bool retried = false;
+  bool attempt_open = false;       // issue 14: begin_attempt taken on `instance`
   uint16_t status = 0;
   std::string_view detail;         // static text
   uint64_t start_ns = 0;

@@ -70,6 +70,13 @@ struct Exchange {
   bool close_after = false;        // close the client connection when the exchange ends
   bool retried = false;
   bool reused_upstream = false;
+  // Traffic management (issue 14, upstream/traffic_io.cc).
+  bool attempt_open = false;       // begin_attempt taken on `instance`, end_attempt due
+  bool attempt_reported = false;   // its outcome went to passive health
+  bool up_bytes_sent = false;      // some byte of this attempt's request was handed to the kernel
+  bool retry_reserved = false;     // a retry budget slot is held
+  bool budget_counted = false;     // counted in its cluster's retry budget as a request
+  uint8_t attempts = 0;            // tries made (X-Gateway-Attempts)
   uint64_t body_limit = 0;
   uint64_t req_body_seen = 0;      // chunked bodies: bytes counted against body_limit
   uint32_t in_flight_body = 0;     // bytes of the client's `in` being sent upstream right now

@@ -93,7 +93,7 @@ class Balancer {
   uint32_t probe_slots(uint32_t start, const PickInput& in, bool check_health, uint32_t not_this,
                        uint32_t* pos = nullptr) const;
   uint32_t pick_in(const PickInput& in, uint32_t& cursor, Rng& rng, bool check_health) const;
-  uint32_t least_request(const PickInput& in, Rng& rng, bool check_health) const;
+  uint32_t least_request(const PickInput& in, uint32_t& cursor, Rng& rng, bool check_health) const;
   uint32_t ring_lookup(const PickInput& in, bool check_health) const;
 
   BalancerOptions opt_;

@@ -29,6 +29,7 @@ enum class FailureKind : uint8_t {
   kTlsUntrusted,         // its certificate does not chain to a trusted CA
   kTlsName,              // its certificate does not name the host in the upstream URL
   kTlsExpired,           // its certificate (or one in its chain) has expired
+  kCircuitOpen,          // the instance's circuit breaker refused a connection (issue 14)
 };
 
 struct Failure {

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ringway/upstream/balancer.h"
@@ -27,11 +29,27 @@ struct TrafficOptions {
   OutlierConfig outlier;
   HealthCheckConfig health;
   bool health_checks = false;  // active checks on (else claim_probe is never due)
+  std::string check_path = "/healthz";  // what a probe GETs (src/engine/upstream/health_io.cc)
   CircuitLimits limits;
   RetryPolicy retry;
   uint32_t retry_budget_percent = 20;
   uint32_t retry_budget_min = 3;
 };
+
+class Traffic;
+
+// Per-instance counters for /metrics beside HostState and CircuitCounters (process-wide).
+struct alignas(64) InstanceCounters {
+  std::atomic<uint64_t> attempts{0};         // attempts begun (first tries and retries)
+  std::atomic<uint64_t> retries{0};          // retries sent to this instance
+  std::atomic<uint64_t> retries_refused{0};  // retries after a failure here the budget refused
+};
+
+// A cluster's settings from its route's (or aggregate endpoint's) config keys; default_balance is
+// --balance, for routes that do not say.
+TrafficOptions traffic_options(const config::TrafficSettings& t, std::string_view default_balance);
+// The process's Traffic for cfg, in clusters' numbering (routes, then every aggregate backend).
+std::unique_ptr<Traffic> build_traffic(const Clusters& clusters, const config::Config& cfg);
 
 class Traffic {
  public:
@@ -58,6 +76,7 @@ class Traffic {
 
   HostState& host(uint32_t i) { return hosts_[i]; }
   CircuitCounters& breaker(uint32_t i) { return breakers_[i]; }
+  InstanceCounters& counters(uint32_t i) { return counters_[i]; }
   uint32_t cluster_of(uint32_t i) const { return cluster_of_[i]; }
   ClusterState& cluster_state(uint32_t ci) { return *cluster_states_[ci]; }
   const Balancer& balancer(uint32_t ci) const { return *balancers_[ci]; }
@@ -69,6 +88,7 @@ class Traffic {
  private:
   std::vector<HostState> hosts_;             // per instance; never resized
   std::vector<CircuitCounters> breakers_;    // per instance; never resized
+  std::vector<InstanceCounters> counters_;   // per instance; never resized
   std::vector<uint32_t> cluster_of_;         // instance -> cluster index
   std::vector<std::unique_ptr<ClusterState>> cluster_states_;
   std::vector<std::unique_ptr<Balancer>> balancers_;

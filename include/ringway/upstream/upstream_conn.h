@@ -20,6 +20,17 @@ struct AggLeg;
 
 namespace ringway::upstream {
 
+struct UpstreamConn;
+
+// An active health check in flight (issue 14, src/engine/upstream/health_io.cc): one per
+// instance per worker at most, and one per instance per interval in the process (claim_probe).
+struct HealthProbe {
+  uint32_t instance = 0;
+  UpstreamConn* up = nullptr;  // its connection, null when none is open
+  bool active = false;
+  uint64_t deadline_ns = 0;    // the check's timeout: a probe still waiting then has failed
+};
+
 struct UpstreamConn : net::Conn {
   bool connected = false;
   bool reusable = true;              // cleared by anything that leaves the framing in doubt
@@ -28,13 +39,16 @@ struct UpstreamConn : net::Conn {
   uint32_t instance = 0;             // index in Clusters::instances(): its pool
   proxy::Exchange* exchange = nullptr;  // the user, one of these two (or none while pooled)
   proxy::AggLeg* leg = nullptr;
+  HealthProbe* probe = nullptr;         // or a health probe (issue 14)
+  bool breaker_conn = false;            // holds a circuit-breaker connection unit (issue 14)
+  bool breaker_pending = false;         // holds a pending unit until connected
   UpstreamConn* pool_prev = nullptr;    // idle list links
   UpstreamConn* pool_next = nullptr;   // (the idle timeout is Conn::timer)
   std::unique_ptr<http::ResponseParser> parser;
   uint64_t served = 0;
   std::string out;                   // a leg's request head: outlives the leg while a send is in flight
 
-  bool has_user() const { return exchange != nullptr || leg != nullptr; }
+  bool has_user() const { return exchange != nullptr || leg != nullptr || probe != nullptr; }
 };
 
 // Idle connections per instance, LIFO so that the warmest is reused first, each with an idle

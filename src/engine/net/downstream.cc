@@ -242,6 +242,8 @@ void Worker::set_timer(DownstreamConn& c, TimerKind kind) {
     case TimerKind::kBody: body_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kConnect: connect_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kResponse:
+      if (arm_try_timer(c)) return;  // issue 14: the route's retries.per_try_timeout
+      [[fallthrough]];
     case TimerKind::kPaused: response_timers_.arm(&c.timer, now_ns_); return;
     case TimerKind::kLinger: linger_timers_.arm(&c.timer, now_ns_); return;
   }

@@ -84,10 +84,14 @@ void Worker::start_aggregate(Exchange& ex) {
 // A leg's connection: pooled, or new (always new for its one retry).
 void Worker::start_leg(AggLeg& leg) {
   if (!leg.retried) leg.start_ns = now_ns_;
+  if (!leg.retried && !begin_leg_attempt(leg)) {  // issue 14: over the instance's request limit
+    end_leg(leg, true, 503, "upstream circuit breaker open: too many requests in flight", false);
+    return;
+  }
   bool reused = false;
   UpstreamConn* u = open_upstream(leg.instance, !leg.retried, reused);
   if (u == nullptr) {
-    on_leg_failure(leg, upstream::FailureKind::kNoSocket);
+    on_leg_failure(leg, open_failure_);
     return;
   }
   u->leg = &leg;
@@ -195,6 +199,7 @@ void Worker::on_leg_failure(AggLeg& leg, upstream::FailureKind kind) {
     return;
   }
   if (f.counted) metrics_->count_upstream_error(f.metric);
+  end_leg_attempt(leg, true, f.counted);
   end_leg(leg, true, f.status, f.detail, false);
 }
 
@@ -206,6 +211,7 @@ void Worker::end_leg(AggLeg& leg, bool failed, uint16_t status, std::string_view
   leg.status = status;
   leg.detail = detail;
   leg.end_ns = now_ns_;
+  end_leg_attempt(leg, failed, false);
   if (leg.up != nullptr) release_upstream(leg.up, reuse && !failed);
   AggState& a = *leg.agg;
   if (--a.remaining == 0 && !a.timed_out) finish_aggregate(*a.ex);
@@ -308,6 +314,7 @@ void Worker::cancel_aggregate(Exchange& ex) {
   if (a == nullptr) return;
   a->timed_out = true;  // no merge and no response from here on
   for (AggLeg& leg : a->legs) {
+    if (!leg.ended) end_leg_attempt(leg, true, false);
     if (leg.up != nullptr) close_upstream(*leg.up);
   }
   disarm_aggregate_deadline(*ex.down);

@@ -11,6 +11,7 @@
 // the gateway makes are problem+json (local_reply); upstream failures are classified once
 // (upstream/failure.h). Aggregates branch off after filters (proxy/aggregate.cc).
 
+#include <charconv>
 #include <cstring>
 #include <optional>
 
@@ -250,7 +251,7 @@ void Worker::forward_request(Exchange& ex) {
   DownstreamConn& c = *ex.down;
   const http::Request& req = ex.rs->req;
   const route::Match& m = ex.rs->match;
-  ex.instance = upstream::Clusters::pick(clusters_.route(m.route_index), pick_cursors_[m.route_index]);
+  ex.instance = pick_instance(m.route_index, &req, c.ip());
   const config::Target& target = clusters_.instance(ex.instance);
   http::UpstreamHeadParams p;
   p.base_path = target.base_path;
@@ -274,6 +275,9 @@ void Worker::forward_request(Exchange& ex) {
     c.send_now(kContinue);
     flush_transport(c);  // TLS seals it; plain sent it already
   }
+  traffic_.retry_budget(m.route_index).request_started();
+  ex.budget_counted = true;
+  if (!begin_attempt(ex)) return;
   forward(ex);
 }
 
@@ -283,7 +287,7 @@ void Worker::forward(Exchange& ex) {
   bool reused = false;
   UpstreamConn* u = open_upstream(ex.instance, !ex.retried, reused);
   if (u == nullptr) {
-    on_forward_failure(ex, FailureKind::kNoSocket);
+    on_forward_failure(ex, open_failure_);
     return;
   }
   u->exchange = &ex;
@@ -327,6 +331,7 @@ void Worker::send_request_part(Exchange& ex) {
     on_request_sent(ex);
     return;
   }
+  ex.up_bytes_sent = true;  // from here a retry needs an idempotent request (issue 14)
   if (!u.recv_armed) arm_up_recv(u, true);  // the response cannot precede the request
   up_send(u);
 }
@@ -415,6 +420,7 @@ void Worker::on_response_data(Exchange& ex) {
       }
       continue;
     }
+    if (report_response(ex, resp.status)) return;  // a 5xx retried on another instance
     ex.status = resp.status;
     ex.resp_framing = resp.framing;
     ex.response_head_done = true;
@@ -426,8 +432,11 @@ void Worker::on_response_data(Exchange& ex) {
     if (!resp.keep_alive) u.reusable = false;
     // --- response filters ---
     // Fields the request filters asked for, then those the response filters add.
-    http::Header extra[filter::RequestContext::kMaxResponseHeaders + filter::ResponseContext::kMaxHeaders + 1];
+    http::Header extra[filter::RequestContext::kMaxResponseHeaders + filter::ResponseContext::kMaxHeaders + 2];
     uint8_t n_extra = 0;
+    char attempts[4];  // issue 14: how many tries it took, on retried requests
+    const size_t attempts_len = static_cast<size_t>(std::to_chars(attempts, attempts + 4, ex.attempts).ptr - attempts);
+    if (ex.attempts > 1) extra[n_extra++] = http::Header{"X-Gateway-Attempts", {attempts, attempts_len}};
     for (uint8_t i = 0; i < ex.resp_header_count; ++i) extra[n_extra++] = ex.resp_headers[i];
     if (c.transport.tls() && !hsts_.empty()) {
       extra[n_extra++] = http::Header{"Strict-Transport-Security", hsts_};  // RFC 6797 7.1
@@ -546,6 +555,8 @@ void Worker::on_forward_failure(Exchange& ex, FailureKind kind) {
     forward(ex);
     return;
   }
+  if (retry_exchange(ex, upstream::retry_cause(kind), false, f.counted)) return;  // issue 14
+  end_attempt(ex, f.counted);
   if (f.counted) metrics_->count_upstream_error(f.metric);
   fail_exchange(ex, f.status, f.detail);
 }
@@ -638,6 +649,7 @@ void Worker::finish_exchange(DownstreamConn& c) {
 // Frees what the exchange holds and the exchange itself; its slot's generation moves on.
 void Worker::end_exchange(DownstreamConn& c) {
   Exchange& ex = *c.ex;
+  end_retries(ex);
   if (ex.up != nullptr) release_upstream(ex.up, false);
   release_pipes(ex);
   buffers_.release(ex.held);

@@ -49,6 +49,7 @@ int run(const config::Config& cfg) {
   shared.cfg = &cfg;
   shared.router = std::make_unique<route::Router>(cfg.routes, cfg.aggregates);
   shared.clusters = std::make_unique<upstream::Clusters>(cfg);
+  shared.traffic = upstream::build_traffic(*shared.clusters, cfg);
   tls::ServerSettings tls_settings;
   if (!cfg.listen_tls.empty()) {
     tls_settings = tls::server_settings(cfg);

@@ -44,7 +44,12 @@ int open_listener(const config::Address& a, bool reuseport, std::string& error) 
 }  // namespace
 
 Worker::Worker(Shared& shared, unsigned index)
-    : shared_(shared), cfg_(*shared.cfg), clusters_(*shared.clusters), index_(index) {
+    : shared_(shared),
+      cfg_(*shared.cfg),
+      clusters_(*shared.clusters),
+      traffic_(*shared.traffic),
+      rng_(0x2545f4914f6cdd1dull * (index + 1)),
+      index_(index) {
   limits_.max_request_line = cfg_.max_request_line;
   limits_.max_head_bytes = cfg_.max_head_bytes;
   limits_.max_header_count = cfg_.max_header_count;
@@ -65,6 +70,7 @@ Worker::Worker(Shared& shared, unsigned index)
   }
   if (!cfg_.aggregates.empty()) merge_ws_ = std::make_unique<agg::MergeWorkspace>();
   pools_.init(clusters_.instances().size(), cfg_.upstream_keepalive, cfg_.upstream_idle_timeout_ms);
+  init_health_checks();  // issue 14
   pick_cursors_.assign(clusters_.cluster_count(), index);  // workers start at different instances
   if (cfg_.hsts_s > 0) hsts_ = "max-age=" + std::to_string(cfg_.hsts_s);
   if (cfg_.redirect_https && !cfg_.listen_tls.empty()) {
@@ -312,6 +318,12 @@ void Worker::run_timers() {
     }
   }
   while (UpstreamConn* u = pools_.expired(now_ns_)) close_upstream(*u);
+  for (auto& l : try_timers_) {  // issue 14: per-try response timeouts, one list per route
+    while (l != nullptr && (n = l->pop_expired(now_ns_)) != nullptr) {
+      on_timer(*static_cast<DownstreamConn*>(net::Conn::of_timer(n)));
+    }
+  }
+  if (now_ns_ >= next_traffic_ns_) traffic_tick();  // issue 14
 }
 
 void Worker::on_timer(DownstreamConn& c) {
@@ -429,9 +441,13 @@ void Worker::serve_admin(DownstreamConn& c, const http::Request& req) {
     body = ready ? "ready\n" : "not ready\n";
   } else if (req.path == "/metrics") {
     shared_.metrics->render_prometheus(body);
+    render_traffic_metrics(body);
     type = obs::kPrometheusContentType;
+  } else if (req.path == "/upstreams") {  // issue 14
+    render_upstreams(body);
+    type = "application/json";
   } else {
-    local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics)", !req.keep_alive);
+    local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics, /upstreams)", !req.keep_alive);
     return;
   }
   const bool close_after = c.ex->close_after || !req.keep_alive || draining_;

@@ -35,6 +35,7 @@
 #include "ringway/route/router.h"
 #include "ringway/upstream/cluster.h"
 #include "ringway/upstream/failure.h"
+#include "ringway/upstream/traffic.h"
 #include "ringway/tls/client_context.h"
 #include "ringway/tls/server_context.h"
 #include "ringway/upstream/upstream_conn.h"
@@ -54,6 +55,7 @@ struct Shared {
   const config::Config* cfg = nullptr;
   std::unique_ptr<route::Router> router;
   std::unique_ptr<upstream::Clusters> clusters;
+  std::unique_ptr<upstream::Traffic> traffic;  // issue 14: shared instance state, same numbering
   std::vector<http::Header> add_headers;       // views into cfg->add_headers
   std::vector<std::unique_ptr<filter::FilterFactory>> filters;
   obs::MetricsRegistry* metrics = nullptr;
@@ -190,6 +192,37 @@ class Worker : public filter::ResumeTarget {
   void close_upstream(UpstreamConn& u);
   void finalize_upstream(UpstreamConn& u);
 
+  // --- upstream/traffic_io.cc: balancing, breakers, passive health, retries (issue 14) ---
+  // The instance of cluster (a route index) for a request; req is null on a retry (a hash
+  // balancer then hashes the empty key, and `exclude` moves it off the failed instance).
+  uint32_t pick_instance(uint32_t cluster, const http::Request* req, std::string_view client_ip,
+                         uint32_t exclude = upstream::Traffic::kNone);
+  bool begin_attempt(Exchange& ex);                     // false: answered 503 (circuit breaker)
+  bool report_response(Exchange& ex, uint16_t status);  // head arrived; true: retried elsewhere
+  void end_attempt(Exchange& ex, bool failed);
+  void end_retries(Exchange& ex);                       // the exchange ends: attempt and budget
+  // true: tried elsewhere. counted: the failure is the upstream's (it goes to passive health).
+  bool retry_exchange(Exchange& ex, uint8_t cause, bool bytes_sent, bool counted = true);
+  bool retarget_head(Exchange& ex, uint32_t from, uint32_t to);
+  bool begin_leg_attempt(AggLeg& leg);                  // false: the breaker refused it
+  void end_leg_attempt(AggLeg& leg, bool failed, bool counted);
+  void traffic_tick();                                  // outlier sweep (worker 0), health probes
+  bool arm_try_timer(DownstreamConn& c);                // kResponse on a route with per_try_timeout
+  bool acquire_connection_units(uint32_t instance);     // breaker: a new connection, pending
+  void release_connection_units(uint32_t instance, bool connection, bool pending);
+  std::string cluster_label(uint32_t cluster) const;
+  void render_upstreams(std::string& out);              // admin /upstreams (JSON)
+  void render_traffic_metrics(std::string& out);        // per-instance series for /metrics
+  static constexpr uint64_t kTrafficTickNs = 20'000'000;
+
+  // --- upstream/health_io.cc: active health checks through this worker's ring (issue 14) ---
+  void init_health_checks();
+  void run_health_checks();                  // from traffic_tick: claim due probes, expire late ones
+  void start_probe(upstream::HealthProbe& p);
+  void send_probe(upstream::HealthProbe& p);
+  void on_probe_data(upstream::HealthProbe& p);
+  void finish_probe(upstream::HealthProbe& p, bool passed);
+
   // --- proxy/aggregate.cc: fan-out to several backends, JSON merge ---
   void start_aggregate(Exchange& ex);
   void start_leg(AggLeg& leg);
@@ -208,6 +241,13 @@ class Worker : public filter::ResumeTarget {
   Shared& shared_;
   const config::Config& cfg_;
   const upstream::Clusters& clusters_;
+  upstream::Traffic& traffic_;                 // issue 14: shared by every worker
+  upstream::Rng rng_;                          // this worker's, for random picks
+  uint64_t next_traffic_ns_ = 0;               // the next traffic_tick()
+  std::vector<upstream::HealthProbe> probes_;  // per instance: this worker's probe, if any
+  std::vector<std::unique_ptr<core::TimerList>> try_timers_;  // per route: per_try_timeout, or null
+  upstream::FailureKind open_failure_ = upstream::FailureKind::kNoSocket;  // why open_upstream failed
+  bool health_checks_ = false;                 // some cluster has active checks
   unsigned index_;
   ring::Loop loop_;
   net::Buffers buffers_;

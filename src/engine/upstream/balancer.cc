@@ -97,9 +97,13 @@ uint32_t Balancer::probe_slots(uint32_t start, const PickInput& in, bool check_h
   return kNone;
 }
 
-uint32_t Balancer::least_request(const PickInput& in, Rng& rng, bool check_health) const {
+uint32_t Balancer::least_request(const PickInput& in, uint32_t& cursor, Rng& rng,
+                                 bool check_health) const {
   const uint32_t s = static_cast<uint32_t>(slots_.size());
-  const uint32_t a = probe_slots(rng.below(s), in, check_health, kNone);
+  // The first candidate walks the slot table with the worker's cursor, the second is random:
+  // still two independent-enough choices, and ties (an idle cluster) go round robin, so light
+  // sequential traffic is spread evenly and predictably instead of by coin flips.
+  const uint32_t a = probe_slots(cursor++ % s, in, check_health, kNone);
   if (a == kNone) return kNone;
   const uint32_t b = probe_slots(rng.below(s), in, check_health, a);
   if (b == kNone) return a;
@@ -148,7 +152,7 @@ uint32_t Balancer::pick_in(const PickInput& in, uint32_t& cursor, Rng& rng,
     case BalanceKind::kRandom:
       return probe_slots(rng.below(static_cast<uint32_t>(slots_.size())), in, check_health, kNone);
     case BalanceKind::kLeastRequest:
-      return least_request(in, rng, check_health);
+      return least_request(in, cursor, rng, check_health);
     case BalanceKind::kHash:
       return ring_lookup(in, check_health);
   }

@@ -30,8 +30,10 @@ constexpr Failure kTable[] = {
     {502, "upstream certificate verify failed: it does not name the upstream host", true,
      UpstreamErrorKind::kProtocol, false},
     {502, "upstream certificate verify failed: expired", true, UpstreamErrorKind::kProtocol, false},
+    // The gateway's own limit (circuit_breaker.max_connections / max_pending): answered at once.
+    {503, "upstream circuit breaker open: connection limit reached", false, UpstreamErrorKind::kReset, false},
 };
-static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(FailureKind::kTlsExpired) + 1,
+static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(FailureKind::kCircuitOpen) + 1,
               "one row per FailureKind, in order");
 
 }  // namespace

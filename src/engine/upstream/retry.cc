@@ -32,6 +32,8 @@ uint8_t retry_cause(FailureKind k) {
     case FailureKind::kTlsName:
     case FailureKind::kTlsExpired:
       return 0;
+    case FailureKind::kCircuitOpen:  // overload protection: retrying would defeat it
+      return 0;
   }
   return 0;
 }

@@ -25,6 +25,10 @@ void detach_user(UpstreamConn& u) {
     u.leg->up = nullptr;
     u.leg = nullptr;
   }
+  if (u.probe != nullptr) {
+    u.probe->up = nullptr;
+    u.probe = nullptr;
+  }
 }
 
 }  // namespace
@@ -39,6 +43,8 @@ UpstreamConn* Worker::new_upstream() {
   u->send_queued = u->deliver_queued = false;
   u->exchange = nullptr;
   u->leg = nullptr;
+  u->probe = nullptr;
+  u->breaker_conn = u->breaker_pending = false;
   u->pool_prev = u->pool_next = nullptr;
   u->served = 0;
   u->out.clear();
@@ -55,8 +61,14 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
   }
   reused = false;
   const config::Target& t = clusters_.instance(instance);
+  open_failure_ = upstream::FailureKind::kCircuitOpen;
+  if (!acquire_connection_units(instance)) return nullptr;  // issue 14: circuit breaker
+  open_failure_ = upstream::FailureKind::kNoSocket;
   const int fd = socket(t.address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return nullptr;
+  if (fd < 0) {
+    release_connection_units(instance, true, true);
+    return nullptr;
+  }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   std::unique_ptr<tls::Session> session;
@@ -65,12 +77,14 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
     session = tls::Session::client(*tls_client_, t.address.host, t.authority);
     if (session == nullptr) {
       close(fd);
+      release_connection_units(instance, true, true);
       return nullptr;
     }
   }
   UpstreamConn& u = *new_upstream();
   u.open(fd, t.tls ? net::TransportKind::kTls : net::TransportKind::kPlain, std::move(session));
   u.instance = instance;
+  u.breaker_conn = u.breaker_pending = true;
   io_uring_sqe* s = loop_.sqe();
   io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&t.address.addr), t.address.len);
   io_uring_sqe_set_data64(s, ring::pack(u.index, u.gen, kOpUpConnect));
@@ -80,6 +94,10 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
 }
 
 void Worker::on_up_connect(UpstreamConn& u, int res) {
+  if (u.breaker_pending) {  // no longer waiting for a connection (issue 14)
+    u.breaker_pending = false;
+    release_connection_units(u.instance, false, true);
+  }
   if (u.closing || !u.has_user()) return;
   if (res < 0) {
     u.reusable = false;
@@ -244,6 +262,8 @@ void Worker::up_connected(UpstreamConn& u) {
     send_request_part(ex);
   } else if (u.leg != nullptr) {
     send_leg(*u.leg);
+  } else if (u.probe != nullptr) {
+    send_probe(*u.probe);
   }
 }
 
@@ -252,6 +272,8 @@ void Worker::up_data(UpstreamConn& u) {
     on_response_data(*u.exchange);
   } else if (u.leg != nullptr) {
     on_leg_data(*u.leg);
+  } else if (u.probe != nullptr) {
+    on_probe_data(*u.probe);
   }
 }
 
@@ -266,6 +288,8 @@ void Worker::up_closed(UpstreamConn& u, int err) {
     on_forward_closed(*u.exchange, err);
   } else if (u.leg != nullptr) {
     on_leg_closed(*u.leg, err);
+  } else if (u.probe != nullptr) {
+    finish_probe(*u.probe, false);
   }
 }
 
@@ -274,6 +298,8 @@ void Worker::up_failed(UpstreamConn& u, upstream::FailureKind kind) {
     on_forward_failure(*u.exchange, kind);
   } else if (u.leg != nullptr) {
     on_leg_failure(*u.leg, kind);
+  } else if (u.probe != nullptr) {
+    finish_probe(*u.probe, false);
   }
 }
 
@@ -307,6 +333,8 @@ void Worker::close_upstream(UpstreamConn& u) {
 }
 
 void Worker::finalize_upstream(UpstreamConn& u) {
+  release_connection_units(u.instance, u.breaker_conn, u.breaker_pending);  // issue 14
+  u.breaker_conn = u.breaker_pending = false;
   u.close_socket(false);
   buffers_.release(u.in);
   u.send.count = 0;
