@@ -235,6 +235,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       on_accept(res, flags, op == kOpAdminAccept, idx);
       return;
     case kOpWake:
+      mailbox_.drain();
       if (shared_.draining.load(std::memory_order_acquire)) begin_drain();
       if (!stop_) arm_wake();
       return;
@@ -312,6 +313,7 @@ void Worker::run_timers() {
     }
   }
   while (UpstreamConn* u = pools_.expired(now_ns_)) close_upstream(*u);
+  cache_tick();
 }
 
 void Worker::on_timer(DownstreamConn& c) {
@@ -429,7 +431,10 @@ void Worker::serve_admin(DownstreamConn& c, const http::Request& req) {
     body = ready ? "ready\n" : "not ready\n";
   } else if (req.path == "/metrics") {
     shared_.metrics->render_prometheus(body);
+    cache_metrics(body);
     type = obs::kPrometheusContentType;
+  } else if (cache_admin(req, status, body)) {
+    // POST /cache/purge (proxy/cache_io.cc)
   } else {
     local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics)", !req.keep_alive);
     return;
