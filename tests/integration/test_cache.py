@@ -357,6 +357,41 @@ def test_stale_if_error_on_500_and_on_failure(gateway, upstream):
     assert metric(gw, "ringway_cache_stale_served_total") == 1
 
 
+def test_stale_while_revalidate_one_refresh(gateway, upstream):
+    up = upstream("origin")
+    gw = cached_gw(gateway, up)
+    state = {"version": 1, "delay": 0.0}
+    started = threading.Event()
+
+    def h(req):
+        if state["delay"]:
+            started.set()
+            time.sleep(state["delay"])
+        return 200, [("Cache-Control", "max-age=0, stale-while-revalidate=600"),
+                     ("X-Version", str(state["version"]))], b"v%d" % state["version"]
+    up.handler = h
+    with Conn(gw.port) as c:
+        assert c.request("GET", "/api/c/swr").body == b"v1"
+    state.update(version=2, delay=1.0)
+    refresh = {}
+
+    def refresher():
+        with Conn(gw.port) as c:
+            refresh["r"] = c.request("GET", "/api/c/swr")
+    t = threading.Thread(target=refresher)
+    t.start()
+    assert started.wait(10)
+    # While the one refresh runs, other requests get the stale response at once.
+    with Conn(gw.port) as c:
+        for _ in range(5):
+            r = c.request("GET", "/api/c/swr")
+            assert r.body == b"v1" and "stale-while-revalidate" in cache_status(r), r
+    t.join(10)
+    assert refresh["r"].body == b"v2"
+    assert up.request_count() == 2
+    assert metric(gw, "ringway_cache_stale_served_total") == 5
+
+
 # ---- collapsed forwarding ----------------------------------------------------------------------
 
 def test_stampede_collapses_to_one_upstream_request(gateway, upstream):

@@ -159,9 +159,28 @@ bool Worker::cache_request(Exchange& ex) {
       cache_serve(ex, std::move(f.entry), req);
       return true;
     }
-    // Stale (or no-cache): ask the upstream with the stored validators (4.3.1). A
-    // stale-while-revalidate response is revalidated the same way here: the background refresh
-    // of RFC 5861 3 is not wired yet.
+    if (d.action == cache::Reuse::kStaleWhileRevalidate) {
+      // RFC 5861 3: one refresh at a time per key (the fill record); while it runs, every other
+      // request gets the stale response at once. The request that starts the refresh waits for
+      // it (it is not detached from its client).
+      switch (rc.store->fills().begin(st.key, waiter_of(index_, ex), now_ns_)) {
+        case cache::FillTable::Role::kWaiter:
+          rc.store->fills().cancel(st.key, waiter_of(index_, ex));
+          rc.store->count(cache::Counter::kStaleServed);
+          st.status.hit = true;
+          st.status.has_ttl = true;
+          st.status.ttl = d.ttl;
+          st.status.detail = "stale-while-revalidate";
+          cache_serve(ex, std::move(f.entry), req);
+          return true;
+        case cache::FillTable::Role::kFiller:
+          st.filler = true;
+          break;
+        case cache::FillTable::Role::kBypass:
+          break;
+      }
+    }
+    // Stale (or no-cache): ask the upstream with the stored validators (4.3.1).
     rc.store->count(cache::Counter::kRevalidations);
     st.mode = proxy::CacheMode::kRevalidate;
     st.status.fwd = cache::Forward::kStale;
