@@ -466,3 +466,34 @@ def test_hit_over_tls(gateway, upstream, tmp_path):
     with Conn(gw.port) as c:
         assert "fwd=uri-miss" in cache_status(c.request("GET", "/api/c/tls"))
     assert up.request_count() == 2
+
+
+def test_lock_timeout_hands_the_fill_to_a_waiter(gateway, upstream):
+    up = upstream("origin")
+    calls = []
+
+    def h(req):
+        calls.append(time.monotonic())
+        n = len(calls)
+        if n == 1:
+            time.sleep(6)  # past the 5 s lock timeout
+        return 200, [("Cache-Control", "max-age=600")], b"v%d" % n
+    up.handler = h
+    gw = cached_gw(gateway, up)
+    out = {}
+
+    def get(name):
+        with Conn(gw.port, timeout=30) as c:
+            out[name] = c.request("GET", "/api/c/lock")
+    first = threading.Thread(target=get, args=("first",))
+    first.start()
+    assert up.wait_requests(1)
+    second = threading.Thread(target=get, args=("second",))
+    second.start()
+    second.join(20)
+    first.join(20)
+    # The waiter took the fill over after the lock timeout and went upstream itself.
+    assert out["second"].status == 200 and out["second"].body == b"v2", out["second"]
+    assert "collapsed" in cache_status(out["second"])
+    assert out["first"].body == b"v1"
+    assert up.request_count() == 2
