@@ -564,7 +564,7 @@ void Worker::cache_metrics(std::string& out) const {
   };
   row("ringway_cache_hits_total", "counter", "Responses served fresh from the cache.", sum.hits);
   row("ringway_cache_misses_total", "counter", "Cacheable requests not found in the cache.", sum.misses);
-  row("ringway_cache_stale_served_total", "counter", "Stale responses served (max-stale, stale-if-error).", sum.stale_served);
+  row("ringway_cache_stale_served_total", "counter", "Stale responses served (max-stale, stale-while-revalidate, stale-if-error).", sum.stale_served);
   row("ringway_cache_revalidations_total", "counter", "Stale responses revalidated upstream.", sum.revalidations);
   row("ringway_cache_collapsed_waiters_total", "counter", "Requests that waited for another request's fill.", sum.collapsed_waiters);
   row("ringway_cache_inserts_total", "counter", "Responses stored.", sum.inserts);
