@@ -497,3 +497,55 @@ def test_lock_timeout_hands_the_fill_to_a_waiter(gateway, upstream):
     assert "collapsed" in cache_status(out["second"])
     assert out["first"].body == b"v1"
     assert up.request_count() == 2
+
+
+# ---- edges -------------------------------------------------------------------------------------
+
+def test_waiters_and_filler_that_go_away(gateway, upstream):
+    """A waiter whose client leaves is dropped; a filler whose client leaves mid-fill hands the key
+    to the waiters, one of which fetches it again."""
+    up = upstream("origin")
+
+    def h(req):
+        time.sleep(0.5)
+        return 200, [("Cache-Control", "max-age=600")], b"z" * 100000
+    up.handler = h
+    gw = cached_gw(gateway, up)
+    req = b"GET /api/c/away HTTP/1.1\r\nHost: gw.test\r\n\r\n"
+    filler = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    filler.sendall(req)
+    assert up.wait_requests(1)
+    leaver = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    leaver.sendall(req)
+    stayer = Conn(gw.port, timeout=20)
+    stayer.send(req)
+    time.sleep(0.1)
+    leaver.close()
+    filler.close()  # mid-fill: the response is relayed to nobody and not stored
+    r = stayer.read_response()
+    stayer.close()
+    assert r.status == 200 and len(r.body) == 100000
+    with Conn(gw.port) as c:
+        assert "hit" in cache_status(c.request("GET", "/api/c/away"))
+
+
+def test_pipelined_hits_and_http10(gateway, upstream):
+    up = upstream("origin")
+    up.handler = handler_fixed([("Cache-Control", "max-age=600")], b"pipe")
+    gw = cached_gw(gateway, up)
+    with Conn(gw.port) as c:
+        c.request("GET", "/api/c/pipe")
+        c.send(b"GET /api/c/pipe HTTP/1.1\r\nHost: gw.test\r\n\r\n" * 3)
+        for _ in range(3):
+            r = c.read_response()
+            assert r.body == b"pipe" and "hit" in cache_status(r)
+    # HTTP/1.0: a hit says keep-alive only when asked, and closes otherwise.
+    with Conn(gw.port) as c:
+        c.send(b"GET /api/c/pipe HTTP/1.0\r\nHost: gw.test\r\nConnection: keep-alive\r\n\r\n")
+        r = c.read_response()
+        assert r.body == b"pipe" and (r.header("Connection") or "").lower() == "keep-alive"
+    with Conn(gw.port) as c:
+        c.send(b"GET /api/c/pipe HTTP/1.0\r\nHost: gw.test\r\n\r\n")
+        r = c.read_response()
+        assert r.body == b"pipe" and c.is_closed()
+    assert up.request_count() == 1
