@@ -363,39 +363,38 @@ def test_stale_if_error_on_500_and_on_failure(gateway, upstream):
     assert metric(gw, "ringway_cache_stale_served_total") == 2
 
 
-def test_stale_while_revalidate_one_refresh(gateway, upstream):
+def test_stale_while_revalidate_one_background_refresh(gateway, upstream):
     up = upstream("origin")
     gw = cached_gw(gateway, up)
     state = {"version": 1, "delay": 0.0}
     started = threading.Event()
 
     def h(req):
+        v = state["version"]
         if state["delay"]:
             started.set()
             time.sleep(state["delay"])
-        return 200, [("Cache-Control", "max-age=0, stale-while-revalidate=600"),
-                     ("X-Version", str(state["version"]))], b"v%d" % state["version"]
+        cc = "max-age=0, stale-while-revalidate=600" if v == 1 else "max-age=600"
+        return 200, [("Cache-Control", cc), ("X-Version", str(v))], b"v%d" % v
     up.handler = h
     with Conn(gw.port) as c:
         assert c.request("GET", "/api/c/swr").body == b"v1"
     state.update(version=2, delay=1.0)
-    refresh = {}
-
-    def refresher():
+    with Conn(gw.port, timeout=20) as trigger:
+        # The request that finds the entry stale gets it at once; the refresh follows it.
+        r = trigger.request("GET", "/api/c/swr")
+        assert r.body == b"v1" and "stale-while-revalidate" in cache_status(r), r
+        assert started.wait(10)
+        # While the one refresh runs, other requests get the stale response too.
         with Conn(gw.port) as c:
-            refresh["r"] = c.request("GET", "/api/c/swr")
-    t = threading.Thread(target=refresher)
-    t.start()
-    assert started.wait(10)
-    # While the one refresh runs, other requests get the stale response at once.
-    with Conn(gw.port) as c:
-        for _ in range(5):
-            r = c.request("GET", "/api/c/swr")
-            assert r.body == b"v1" and "stale-while-revalidate" in cache_status(r), r
-    t.join(10)
-    assert refresh["r"].body == b"v2"
+            for _ in range(3):
+                r = c.request("GET", "/api/c/swr")
+                assert r.body == b"v1" and "stale-while-revalidate" in cache_status(r), r
+        # The trigger's connection goes on once the refresh is stored.
+        r = trigger.request("GET", "/api/c/swr")
+        assert r.body == b"v2" and cache_status(r).startswith("ringway; hit; ttl="), r
     assert up.request_count() == 2
-    assert metric(gw, "ringway_cache_stale_served_total") == 5
+    assert metric(gw, "ringway_cache_stale_served_total") == 4
 
 
 # ---- collapsed forwarding ----------------------------------------------------------------------
@@ -549,3 +548,25 @@ def test_pipelined_hits_and_http10(gateway, upstream):
         r = c.read_response()
         assert r.body == b"pipe" and c.is_closed()
     assert up.request_count() == 1
+
+
+def test_stale_while_revalidate_background_304_refreshes_headers(gateway, upstream):
+    up = upstream("origin")
+    gw = cached_gw(gateway, up)
+    seen = []
+
+    def h(req):
+        seen.append(req.header("If-None-Match"))
+        if req.header("If-None-Match") == '"w1"':
+            return 304, [("Cache-Control", "max-age=600"), ("ETag", '"w1"'), ("X-Version", "2")], b""
+        return 200, [("Cache-Control", "max-age=0, stale-while-revalidate=600"), ("ETag", '"w1"'),
+                     ("X-Version", "1")], b"body"
+    up.handler = h
+    with Conn(gw.port) as c:
+        assert c.request("GET", "/api/c/swr304").header("X-Version") == "1"
+        r = c.request("GET", "/api/c/swr304")  # stale at once, then refreshed by a 304
+        assert r.header("X-Version") == "1" and "stale-while-revalidate" in cache_status(r), r
+        r = c.request("GET", "/api/c/swr304")  # same connection: after the refresh
+        assert r.header("X-Version") == "2" and r.body == b"body", r
+        assert cache_status(r).startswith("ringway; hit; ttl="), r
+    assert seen == [None, '"w1"']

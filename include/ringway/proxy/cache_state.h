@@ -33,7 +33,8 @@ enum class CacheMode : uint8_t {
   kNone,        // not looked at (or a hit already sent)
   kFill,        // a miss forwarded: store the response if it may be stored
   kRevalidate,  // a stale entry asked about with its validators (RFC 9111 4.3.1)
-  kBackground,  // a stale-while-revalidate refresh: no client waits for it
+  kBackground,  // stale-while-revalidate: the stale copy goes out first, then the exchange
+                // refreshes the entry upstream with nothing relayed to its client (sink)
   kInvalidate,  // an unsafe method: invalidate on a non-error response (4.4)
   kBypass,      // forwarded as is (a body, no-store...): only Cache-Status is added
   kWaiting,     // paused behind another exchange's fill (collapsed forwarding)
@@ -45,7 +46,9 @@ struct CacheState {
   bool filler = false;           // holds the fill record of key (collapsed forwarding)
   bool capture = false;          // the response is being copied for storing
   bool collapsed = false;        // waited for another exchange's fill
-  bool stale_served = false;     // background refresh: the client already has the stale copy
+  bool sink = false;             // background refresh running: the response is not relayed
+  uint32_t remainder_off = 0;    // the route match's remainder, as an offset into req_bytes
+  uint32_t remainder_len = 0;
   std::string key;               // primary key (+ key headers)
   std::string scheme;
   std::string req_bytes;         // the request head, copied on a miss; req's views point into it
@@ -64,7 +67,7 @@ struct CacheState {
   void reset() {
     rc = nullptr;
     mode = CacheMode::kNone;
-    filler = capture = collapsed = stale_served = false;
+    filler = capture = collapsed = sink = false;
     key.clear();
     entry = cache::EntryRef();
     status = cache::CacheStatus{};

@@ -160,25 +160,43 @@ bool Worker::cache_request(Exchange& ex) {
       return true;
     }
     if (d.action == cache::Reuse::kStaleWhileRevalidate) {
-      // RFC 5861 3: one refresh at a time per key (the fill record); while it runs, every other
-      // request gets the stale response at once. The request that starts the refresh waits for
-      // it (it is not detached from its client).
+      // RFC 5861 3: every request gets the stale response at once; one at a time per key (the
+      // fill record) also refreshes it afterwards.
       switch (rc.store->fills().begin(st.key, waiter_of(index_, ex), now_ns_)) {
         case cache::FillTable::Role::kWaiter:
           rc.store->fills().cancel(st.key, waiter_of(index_, ex));
-          rc.store->count(cache::Counter::kStaleServed);
-          st.status.hit = true;
-          st.status.has_ttl = true;
-          st.status.ttl = d.ttl;
-          st.status.detail = "stale-while-revalidate";
-          cache_serve(ex, std::move(f.entry), req);
-          return true;
-        case cache::FillTable::Role::kFiller:
-          st.filler = true;
           break;
+        case cache::FillTable::Role::kFiller: {
+          // This request refreshes: the stale copy now, then (cache_finish) the same exchange
+          // asks the upstream with the validators, relaying nothing, and stores the answer. The
+          // request is kept as a copy: the client's buffer is recycled meanwhile.
+          st.filler = true;
+          st.mode = proxy::CacheMode::kBackground;
+          copy_request(req, st.req_bytes, st.req);
+          const std::string_view rem = ex.rs->match.remainder;
+          const char* base = req.method_name.data();
+          if (!rem.empty() && rem.data() >= base && rem.data() + rem.size() <= base + req.head_bytes) {
+            st.remainder_off = static_cast<uint32_t>(rem.data() - base);
+            st.remainder_len = static_cast<uint32_t>(rem.size());
+          }
+          const cache::Validators v = cache::revalidation_validators(e.headers(), e.header_count());
+          http::HeaderEdits& ed = ex.rs->edits;
+          ed.push_remove("If-None-Match");
+          ed.push_remove("If-Modified-Since");
+          if (!v.if_none_match.empty()) ed.push_add("If-None-Match", v.if_none_match);
+          if (!v.if_modified_since.empty()) ed.push_add("If-Modified-Since", v.if_modified_since);
+          break;
+        }
         case cache::FillTable::Role::kBypass:
           break;
       }
+      rc.store->count(cache::Counter::kStaleServed);
+      st.status.hit = true;
+      st.status.has_ttl = true;
+      st.status.ttl = d.ttl;
+      st.status.detail = "stale-while-revalidate";
+      cache_serve(ex, std::move(f.entry), req);
+      return true;
     }
     // Stale (or no-cache): ask the upstream with the stored validators (4.3.1).
     rc.store->count(cache::Counter::kRevalidations);
@@ -269,7 +287,7 @@ void Worker::cache_serve(Exchange& ex0, cache::EntryRef ref, const http::Request
     return;
   }
   st.entry = std::move(ref);  // held until the exchange ends: the send reads from it
-  st.mode = proxy::CacheMode::kNone;
+  if (st.mode != proxy::CacheMode::kBackground) st.mode = proxy::CacheMode::kNone;
   ex.response_done = true;
   ex.resp_final = true;
   c.send.hold[0] = net::Buf{ex.block, at, static_cast<uint32_t>(len), -1, false};
@@ -299,6 +317,36 @@ bool Worker::cache_on_response(Exchange& ex, const http::Response& resp, size_t 
   const proxy::RouteCache& rc = *st.rc;
   const int64_t now = unix_now();
   st.status.fwd_status = resp.status;
+  if (st.sink) {
+    // A background refresh: a 304 refreshes the entry, a storable response is captured; nothing
+    // goes to the client, which has its (stale) response already.
+    UpstreamConn& u = *ex.up;
+    const cache::Entry& old = *st.entry;
+    if (resp.status == 304 && cache::not_modified_selects(old.facts(), resp)) {
+      cache::EntryRef fresh = cache::entry_refreshed(old, resp, st.request_time, now, rc.opt);
+      if (fresh) rc.store->insert(std::move(fresh));
+    }
+    const cache::ResponseFacts facts = cache::response_facts(resp.headers, resp.header_count, resp.status, now);
+    const bool store = resp.status != 304 && resp.framing != http::ResponseFraming::kUntilClose && !ex.dechunk() &&
+                       (resp.framing != http::ResponseFraming::kLength || resp.content_length <= rc.max_object) &&
+                       cache::storability(st.req, st.dirs.cc, resp, facts, rc.opt) == cache::Storable::kYes;
+    if (!store && resp.framing != http::ResponseFraming::kNone) {
+      release_upstream(&u, false);  // its body is of no use to anyone
+      ex.response_done = true;
+      finish_exchange(*ex.down);
+      return true;
+    }
+    st.capture = store;
+    if (store) {
+      st.head.assign(u.in.begin(), head_len);
+      st.body.clear();
+    }
+    buffers_.consume(u.in, static_cast<uint32_t>(head_len));
+    if (resp.framing == http::ResponseFraming::kNone) ex.resp_final = true;
+    set_timer(*ex.down, TimerKind::kBody);
+    send_response_part(ex);  // the body, if any, is captured and dropped by on_response_data
+    return true;
+  }
   switch (st.mode) {
     case proxy::CacheMode::kInvalidate:
       // 4.4: a non-error response to an unsafe method invalidates the target and the same-origin
@@ -380,6 +428,12 @@ void Worker::cache_capture(Exchange& ex, const char* data, size_t n) {
 
 bool Worker::cache_on_failure(Exchange& ex) {
   proxy::CacheState& st = *ex.cache;
+  if (st.sink) {  // a background refresh failed: the stale entry stays; the client was answered
+    if (ex.up != nullptr) release_upstream(ex.up, false);
+    ex.response_done = true;
+    finish_exchange(*ex.down);
+    return true;
+  }
   if (st.mode != proxy::CacheMode::kRevalidate || !st.entry || ex.response_started || ex.down->send.busy) {
     return false;
   }
@@ -397,9 +451,32 @@ bool Worker::cache_on_failure(Exchange& ex) {
 
 // --- end ---
 
-void Worker::cache_finish(Exchange& ex) {
+bool Worker::cache_finish(Exchange& ex) {
   proxy::CacheState& st = *ex.cache;
-  if (!st.capture || !ex.response_done || ex.local) return;
+  if (st.mode == proxy::CacheMode::kBackground && !st.sink && ex.response_done) {
+    // The stale response went out (RFC 5861 3): log it, then the same exchange refreshes the
+    // entry upstream. The client's next request waits in its buffer until the refresh is done.
+    DownstreamConn& c = *ex.down;
+    log_exchange(c);
+    metrics_->count_request(metrics_route(ex), ex.status);
+    st.sink = true;
+    ex.local = false;
+    ex.response_done = false;
+    ex.resp_final = false;
+    ex.response_head_done = false;
+    ex.head_sent = false;
+    ex.status = 0;
+    ex.up_head_len = 0;
+    ex.interim_len = 0;
+    // Failures from here on close the connection instead of answering a second time.
+    ex.response_started = true;
+    ex.rs->req = st.req;  // views into st.req_bytes: the client's buffer is gone
+    ex.rs->match.remainder = std::string_view(st.req_bytes.data() + st.remainder_off, st.remainder_len);
+    st.request_time = unix_now();
+    forward_request(ex);
+    return true;
+  }
+  if (!st.capture || !ex.response_done || ex.local) return false;
   st.capture = false;
   const proxy::RouteCache& rc = *st.rc;
   // The copied head parsed again gives the Response the entry is built from, its views into
@@ -425,6 +502,7 @@ void Worker::cache_finish(Exchange& ex) {
     cache_release_waiters(rc.store->fills().finish(st.key, waiter_of(index_, ex), true, now_ns_), false);
   }
   (void)stored;
+  return false;
 }
 
 void Worker::cache_end(Exchange& ex) {

@@ -471,6 +471,7 @@ void Worker::on_response_data(Exchange& ex) {
     }
     if (!ex.dechunk()) out = part;
     if (ex.cache != nullptr) cache_capture(ex, u.in.begin(), part);
+    if (ex.cache != nullptr && ex.cache->sink) out = 0;  // a background refresh relays nothing
     ex.resp_final = st == http::ParseStatus::kDone;
     ex.in_flight_resp = static_cast<uint32_t>(part);
     net::Buf* head = s.count == 1 ? &s.hold[0] : nullptr;
@@ -622,7 +623,7 @@ void Worker::send_local(DownstreamConn& c, size_t n) {
 
 void Worker::finish_exchange(DownstreamConn& c) {
   Exchange& ex = *c.ex;
-  if (ex.cache != nullptr) cache_finish(ex);
+  if (ex.cache != nullptr && cache_finish(ex)) return;  // goes on as a background refresh
   if (ex.up != nullptr) {
     UpstreamConn& u = *ex.up;
     release_upstream(&u, u.reusable && ex.request_done && ex.response_done && u.in.empty());

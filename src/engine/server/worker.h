@@ -180,7 +180,9 @@ class Worker : public filter::ResumeTarget {
   http::Header cache_status_field(Exchange& ex);  // Cache-Status (RFC 9211) of a forwarded response
   void cache_capture(Exchange& ex, const char* data, size_t n);  // response body bytes as relayed
   bool cache_on_failure(Exchange& ex);  // the upstream failed: true if a stale response was sent
-  void cache_finish(Exchange& ex);      // the response is complete: store what was captured
+  // The response is complete: store what was captured. True if the exchange goes on as a
+  // stale-while-revalidate refresh (its stale response was just sent).
+  bool cache_finish(Exchange& ex);
   void cache_end(Exchange& ex);         // the exchange ends: fill record, waiters, state
   void cache_serve(Exchange& ex, cache::EntryRef e, const http::Request& req);
   void cache_wake(uint32_t slot, uint32_t gen, bool filler);  // a fill this exchange waited for ended
