@@ -339,6 +339,26 @@ bool reject_unwired_tls(const Config& cfg, std::string& error) {
   return true;
 }
 
+// A route's cache (issue 16): on when --cache is given or the route has a "cache" object, unless
+// "enabled": false; it then needs a store (its own size or --cache).
+bool validate_route_cache(const Route& r, const Config& cfg, std::string& e) {
+  const RouteCache& c = r.cache;
+  if (!c.enabled || (!c.configured && cfg.cache_size == 0)) return true;
+  if (c.size == 0 && cfg.cache_size == 0) {
+    e = "no memory for it: give \"size\" or --cache SIZE";
+    return false;
+  }
+  if (c.max_ttl_ms != 0 && c.default_ttl_ms > c.max_ttl_ms) {
+    e = "default_ttl is longer than max_ttl";
+    return false;
+  }
+  if ((c.max_ttl_ms != 0 && c.max_ttl_ms < 1000) || (c.default_ttl_ms != 0 && c.default_ttl_ms < 1000)) {
+    e = "default_ttl and max_ttl are whole seconds (HTTP ages are): 1s at least";
+    return false;
+  }
+  return true;
+}
+
 bool validate(Config& cfg, std::string& error) {
   if (cfg.routes.empty() && cfg.aggregates.empty() && !cfg.demo) {
     error = "no routes: give --route PREFIX=URL or \"routes\" in the config file (or --demo)";
@@ -354,6 +374,10 @@ bool validate(Config& cfg, std::string& error) {
     }
     if (r.targets.empty()) {
       error = "route " + std::to_string(i) + " ('" + r.prefix + "'): no upstreams";
+      return false;
+    }
+    if (!validate_route_cache(r, cfg, e)) {
+      error = "route " + std::to_string(i) + " ('" + r.prefix + "'): cache: " + e;
       return false;
     }
     auto [it, inserted] = seen.emplace(route_key(r), i);

@@ -15,6 +15,8 @@ namespace ringway::config::detail {
 namespace {
 
 constexpr uint64_t kU32Max = std::numeric_limits<uint32_t>::max();
+// The smallest cache: its bytes are split over 16 shards, each must hold a few objects.
+constexpr uint64_t kMinCacheSize = 64 * 1024;
 
 // --- setter generators: one per value syntax, instantiated per member ---
 
@@ -469,6 +471,46 @@ bool add_aggregate_header(Aggregate& a, std::string_view v, std::string& e) {
   return true;
 }
 
+// A route's "cache" object (issue 16); any key given turns the route's cache on unless "enabled"
+// says otherwise.
+template <auto Member>
+bool set_route_cache_duration(Route& r, std::string_view v, std::string& e) {
+  r.cache.configured = true;
+  return parse_duration_ms(v, r.cache.*Member, e);
+}
+
+template <auto Member>
+bool set_route_cache_bool(Route& r, std::string_view v, std::string& e) {
+  r.cache.configured = true;
+  return parse_bool(v, r.cache.*Member, e);
+}
+
+bool set_route_cache_size(Route& r, std::string_view v, std::string& e) {
+  r.cache.configured = true;
+  if (!parse_size(v, std::numeric_limits<uint64_t>::max(), r.cache.size, e)) return false;
+  if (r.cache.size < kMinCacheSize) {
+    e = "a cache needs at least 64k";
+    return false;
+  }
+  return true;
+}
+
+bool add_route_cache_key_header(Route& r, std::string_view v, std::string& e) {
+  r.cache.configured = true;
+  if (!valid_header_name(v, e)) return false;
+  r.cache.key_headers.emplace_back(v);
+  return true;
+}
+
+bool set_cache_size(Config& c, std::string_view v, std::string& e) {
+  if (!parse_size(v, std::numeric_limits<uint64_t>::max(), c.cache_size, e)) return false;
+  if (c.cache_size < kMinCacheSize) {
+    e = "a cache needs at least 64k";
+    return false;
+  }
+  return true;
+}
+
 bool set_routes_json(Config& c, simdjson::dom::element v, const std::string& path,
                      std::string& e) {
   return for_each_object(v, path, "route", e,
@@ -550,6 +592,7 @@ constexpr Option kOptions[] = {
   {.flag = "upstream-ca", .json_key = "upstream_ca", .metavar = "FILE", .default_text = "system CA bundle", .help = "CA certificates for https:// upstreams (replaces the system bundle)", .json_kind = JsonKind::kString, .set = set_readable_file<&Config::upstream_ca>},
   {.flag = "hsts", .json_key = "hsts", .metavar = "SECONDS", .default_text = "off", .help = "add Strict-Transport-Security: max-age=SECONDS to responses on TLS listeners", .json_kind = JsonKind::kScalar, .set = set_count<&Config::hsts_s, 0, kU32Max>},
   {.flag = "redirect-https", .json_key = "redirect_https", .default_text = "off", .help = "answer plaintext listeners with a redirect to the TLS listener", .json_kind = JsonKind::kBool, .set = set_bool<&Config::redirect_https>},
+  {.flag = "cache", .json_key = "cache_size", .metavar = "SIZE", .default_text = "off", .help = "RFC 9111 response cache of SIZE bytes for every route (per route: \"cache\" in the file)", .json_kind = JsonKind::kScalar, .set = set_cache_size},
   {.flag = "help", .short_flag = 'h', .default_text = "", .help = "print this help and exit", .set = set_nothing, .action = Action::kHelp},
   {.flag = "version", .default_text = "", .help = "print the version and exit", .set = set_nothing, .action = Action::kVersion},
 };
@@ -572,6 +615,12 @@ constexpr RouteField kRouteFields[] = {
   {.json_key = "retries", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_retries_json>},
   {.json_key = "circuit_breaker", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_circuit_breaker_json>},
   {.json_key = "dns_refresh", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_dns_refresh_json>},
+  {.json_key = "cache.enabled", .json_kind = JsonKind::kBool, .set = set_route_cache_bool<&RouteCache::enabled>},
+  {.json_key = "cache.size", .json_kind = JsonKind::kScalar, .set = set_route_cache_size},
+  {.json_key = "cache.default_ttl", .json_kind = JsonKind::kScalar, .set = set_route_cache_duration<&RouteCache::default_ttl_ms>},
+  {.json_key = "cache.max_ttl", .json_kind = JsonKind::kScalar, .set = set_route_cache_duration<&RouteCache::max_ttl_ms>},
+  {.json_key = "cache.key_headers", .json_kind = JsonKind::kStringList, .set = add_route_cache_key_header, .clear = [](Route& r) { r.cache.key_headers.clear(); }},
+  {.json_key = "cache.allow_authorized", .json_kind = JsonKind::kBool, .set = set_route_cache_bool<&RouteCache::allow_authorized>},
 };
 
 // The gateway's own keys of an "aggregates" element; the rest belongs to agg::parse_endpoint.

@@ -24,6 +24,9 @@ Behaviour is chosen by the path the upstream sees (after the gateway stripped th
 
 Upstream.rewrite, when set, maps each request's path before the dispatch above, so one instance
 can be made slow, failing or silent for every path (traffic tests): e.g. lambda p: "/slow/50".
+  /c/...            answered by the test's own handler (Upstream.handler), which sees the Request
+                    and returns (status, [(name, value)...], body[, chunked]); Content-Length is added
+                    unless chunked is True
 """
 
 from __future__ import annotations
@@ -171,6 +174,8 @@ class Upstream:
         self.url = f"http://127.0.0.1:{self.port}"
         self._socks: set[socket.socket] = set()
         self.rewrite = None  # callable(path) -> path, or None (see the module docstring)
+        # handler(req) -> (status, headers, body) for paths under /c/ (set by the test)
+        self.handler = None
         self._thread = threading.Thread(target=self._accept_loop, name=f"upstream-{name}", daemon=True)
         self._thread.start()
 
@@ -277,6 +282,24 @@ class Upstream:
         is_head = req.method == "HEAD"
         client_close = (req.header("connection") or "").lower() == "close"
         conn_hdr = b"Connection: close\r\n" if client_close else b""
+        if self.handler is not None and path.startswith("/c/"):
+            out = self.handler(req)
+            status, headers, body = out[:3]
+            chunked = len(out) > 3 and out[3]  # a 4th item True: the body goes chunked
+            head = b"HTTP/1.1 %d Test\r\n" % status
+            for k, v in headers:
+                head += k.encode() + b": " + v.encode() + b"\r\n"
+            if chunked and not is_head:
+                head += b"Transfer-Encoding: chunked\r\n" + conn_hdr + b"\r\n"
+                step = max(1, len(body) // 3)
+                for i in range(0, len(body), step):
+                    head += b"%x\r\n" % len(body[i:i + step]) + body[i:i + step] + b"\r\n"
+                self._send(s, head + b"0\r\n\r\n")
+                return not client_close
+            if status not in (204, 304):
+                head += b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+            self._send(s, head + conn_hdr + b"\r\n" + (b"" if is_head or status in (204, 304) else body))
+            return not client_close
         echo = json.dumps(self._echo_doc(req, rec, accepts)).encode()
 
         def simple(status: bytes, body: bytes, extra: bytes = b"") -> bool:

@@ -32,11 +32,15 @@ PLAIN_SCENARIOS = ["small", "latency", "big-get", "big-post", "idle", "wholebox"
 HTTPS_SCENARIOS = ["https-small", "https-1m-get", "https-1m-post", "handshakes", "resumed-handshakes",
                    "idle-tls-rss"]
 ALL_SCENARIOS = PLAIN_SCENARIOS + HTTPS_SCENARIOS
+# Cache hits (issue 16): nginx with proxy_cache and ringway with its cache answer /cached/*, which
+# the origin marks fresh for an hour; the other targets relay it (references). Not in the default
+# list: a ringway without the cache cannot take part.
+CACHE_SCENARIOS = ["cache-hit", "cache-big"]
 # --scenarios shorthands
-SCENARIO_GROUPS = {"https": HTTPS_SCENARIOS, "all": ALL_SCENARIOS}
+SCENARIO_GROUPS = {"https": HTTPS_SCENARIOS, "cache": CACHE_SCENARIOS, "all": ALL_SCENARIOS}
 # Pinned-layout scenarios, in run order; the idle ones and whole box are steps of their own.
 PINNED_SCENARIOS = ["small", "latency", "big-get", "big-post", "https-small", "https-1m-get",
-                    "https-1m-post", "handshakes", "resumed-handshakes"]
+                    "https-1m-post", "handshakes", "resumed-handshakes", "cache-hit", "cache-big"]
 
 # scenario -> path, lua script (wrk) or s_time mode (handshakes), response body size, TLS or not
 SCENARIOS = {
@@ -53,6 +57,8 @@ SCENARIOS = {
     "handshakes":         {"path": "/small", "s_time": "new", "title": "full TLS 1.3 handshakes", "tls": True},
     "resumed-handshakes": {"path": "/small", "s_time": "reuse", "title": "resumed TLS 1.3 handshakes",
                            "tls": True},
+    "cache-hit": {"path": "/cached/small", "script": "get", "title": "cache hit, small GET", "body": 100},
+    "cache-big": {"path": "/cached/big", "script": "get", "title": "cache hit, 1 MiB GET", "body": configs.BIG_SIZE},
 }
 # Scenarios that move 1 MiB bodies (haproxy+splice runs these only).
 BIG_SCENARIOS = ("big-get", "big-post")
@@ -93,7 +99,7 @@ class Target:
             tls = dict(ctx.tls, port=self.tls_port or procs.free_port())
         workers = layout["workers"]
         if self.kind == "nginx":
-            conf = configs.nginx_proxy_conf(tmp, port, upstream_port, workers, tls)
+            conf = configs.nginx_proxy_conf(tmp, port, upstream_port, workers, tls, cache=ctx.cache)
             argv = ["nginx", "-p", tmp, "-e", f"{tmp}/error.log", "-c", conf]
         elif self.kind == "haproxy":
             conf = configs.haproxy_conf(tmp, port, upstream_port, workers, self.splice, tls)
@@ -104,6 +110,8 @@ class Target:
         else:
             argv = [self.binary or ctx.ringway, "--threads", str(workers), "--access-log", "off",
                     "--listen", f"127.0.0.1:{port}", "--route", f"/=http://127.0.0.1:{upstream_port}"]
+            if ctx.cache:  # the routes come from a file then: a --route flag would replace them
+                argv = argv[:-2] + ["--config", configs.ringway_cache_config(tmp, upstream_port)]
             if tls:
                 argv += ["--listen-tls", f"127.0.0.1:{tls['port']}", "--tls-cert", f"{tls['cert']}:{tls['key']}",
                          "--tls-min-version", "1.3", "--tls-ciphersuites", configs.TLS_CIPHERSUITE]
@@ -562,7 +570,7 @@ def main():
             if x not in scenarios:
                 scenarios.append(x)
     for s in scenarios:
-        if s not in ALL_SCENARIOS:
+        if s not in ALL_SCENARIOS + CACHE_SCENARIOS:
             ap.error(f"unknown scenario {s}")
     if not (os.path.isfile(args.ringway) and os.access(args.ringway, os.X_OK)):
         sys.exit(f"compare: no ringway binary at {args.ringway}; run tools/build.sh to build it "
@@ -583,7 +591,9 @@ def main():
     ctx.idle_tls_conns = min(args.idle_tls_conns, max(100, nofile - 512))
     ctx.conns = {"small": 64, "latency": 4, "big-get": 16, "big-post": 16, "wholebox": 64,
                  "https-small": 64, "https-1m-get": 16, "https-1m-post": 16,
-                 "handshakes": args.hs_clients, "resumed-handshakes": args.hs_clients}
+                 "handshakes": args.hs_clients, "resumed-handshakes": args.hs_clients,
+                 "cache-hit": 64, "cache-big": 16}
+    ctx.cache = any(s in CACHE_SCENARIOS for s in scenarios)
     args_text = "tools/compare.sh " + " ".join(sys.argv[1:])
 
     pinned = {"name": "pinned", "workers": 1, "upstream_workers": 1, "wrk_threads": 1,

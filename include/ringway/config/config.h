@@ -92,6 +92,19 @@ struct Access {
   std::vector<std::string> rate_limits;
 };
 
+// A route's response cache (issue 16): "cache": {"enabled", "size", "default_ttl", "max_ttl",
+// "key_headers", "allow_authorized"} in the route's JSON object; --cache SIZE turns it on for
+// every route that does not say "enabled": false. src/engine/proxy/cache_io.cc uses it.
+struct RouteCache {
+  bool configured = false;            // some "cache" key was given for this route
+  bool enabled = true;                // "enabled" (when configured or --cache is given)
+  uint64_t size = 0;                  // bytes of a store of the route's own; 0: the --cache store
+  uint32_t default_ttl_ms = 0;        // heuristic freshness (RFC 9111 4.2.2); 0: off
+  uint32_t max_ttl_ms = 0;            // cap on any freshness lifetime; 0: none
+  std::vector<std::string> key_headers;  // request fields appended to the cache key
+  bool allow_authorized = true;       // store responses to Authorization requests when 3.5 allows
+};
+
 struct Route : Access {
   std::string prefix;                 // path prefix; longest match wins
   std::vector<std::string> hosts;     // empty: any host; else exact, case-insensitive (port ignored)
@@ -100,6 +113,7 @@ struct Route : Access {
   std::vector<Target> targets;        // balanced per traffic.balance
   uint64_t max_body_size = 0;         // 0: the global max_body_size
   TrafficSettings traffic;            // issue 14
+  RouteCache cache;
 };
 
 // One aggregate endpoint (issue 7): "aggregates": [{agg::parse_endpoint's object, plus the
@@ -188,6 +202,7 @@ struct Config {
   bool redirect_https = false;               // --redirect-https: plaintext listeners redirect
 
   std::string auth = "none";                 // --auth: mode of routes that set none of their own
+  uint64_t cache_size = 0;                   // --cache SIZE: one store for every route; 0: off
   bool demo = false;
   bool test_only = false;                    // -t: validate and exit
   bool sqpoll = false;                       // opt-in, costs a core

@@ -32,6 +32,7 @@ struct UpstreamConn;
 namespace ringway::proxy {
 
 struct AggState;
+struct CacheState;  // proxy/cache_state.h
 
 // A body's direction; indexes an exchange's pipes and the pump's table.
 enum Dir : uint8_t { kUpload = 0, kDownload = 1 };  // upload: client -> upstream
@@ -100,6 +101,7 @@ struct Exchange {
   std::string_view log_target;
   std::string* admin_body = nullptr;  // admin replies only
   AggState* agg = nullptr;         // aggregate requests only
+  CacheState* cache = nullptr;     // requests of a cached route only (proxy/cache_io.cc)
 
   // Fields filters asked to add to the response, kept past the short-lived RequestContext. The
   // store holds whatever a context can produce: every name and value a filter adds is either a

@@ -220,7 +220,7 @@ void Worker::run_request_filters(Exchange& ex) {
   }
   if (ex.rs->match.aggregate != nullptr) {
     start_aggregate(ex);
-  } else {
+  } else if (!cache_request(ex)) {  // a hit, or waiting for another request's fill
     forward_request(ex);
   }
 }
@@ -430,13 +430,15 @@ void Worker::on_response_data(Exchange& ex) {
     ex.close_after = ex.close_after || !ex.client_keep_alive || draining_ || !ex.request_done ||
                      resp.framing == http::ResponseFraming::kUntilClose || ex.dechunk();
     if (!resp.keep_alive) u.reusable = false;
+    if (ex.cache != nullptr && cache_on_response(ex, resp, end)) return;  // answered from the cache
     // --- response filters ---
     // Fields the request filters asked for, then those the response filters add.
-    http::Header extra[filter::RequestContext::kMaxResponseHeaders + filter::ResponseContext::kMaxHeaders + 2];
+    http::Header extra[filter::RequestContext::kMaxResponseHeaders + filter::ResponseContext::kMaxHeaders + 3];  // + attempts, Cache-Status, HSTS
     uint8_t n_extra = 0;
     char attempts[4];  // issue 14: how many tries it took, on retried requests
     const size_t attempts_len = static_cast<size_t>(std::to_chars(attempts, attempts + 4, ex.attempts).ptr - attempts);
     if (ex.attempts > 1) extra[n_extra++] = http::Header{"X-Gateway-Attempts", {attempts, attempts_len}};
+    if (ex.cache != nullptr) extra[n_extra++] = cache_status_field(ex);
     for (uint8_t i = 0; i < ex.resp_header_count; ++i) extra[n_extra++] = ex.resp_headers[i];
     if (c.transport.tls() && !hsts_.empty()) {
       extra[n_extra++] = http::Header{"Strict-Transport-Security", hsts_};  // RFC 6797 7.1
@@ -476,6 +478,8 @@ void Worker::on_response_data(Exchange& ex) {
       return;
     }
     if (!ex.dechunk()) out = part;
+    if (ex.cache != nullptr) cache_capture(ex, u.in.begin(), part);
+    if (ex.cache != nullptr && ex.cache->sink) out = 0;  // a background refresh relays nothing
     ex.resp_final = st == http::ParseStatus::kDone;
     ex.in_flight_resp = static_cast<uint32_t>(part);
     net::Buf* head = s.count == 1 ? &s.hold[0] : nullptr;
@@ -558,6 +562,7 @@ void Worker::on_forward_failure(Exchange& ex, FailureKind kind) {
   if (retry_exchange(ex, upstream::retry_cause(kind), false, f.counted)) return;  // issue 14
   end_attempt(ex, f.counted);
   if (f.counted) metrics_->count_upstream_error(f.metric);
+  if (ex.cache != nullptr && cache_on_failure(ex)) return;  // stale-if-error (RFC 5861 4)
   fail_exchange(ex, f.status, f.detail);
 }
 
@@ -628,6 +633,7 @@ void Worker::send_local(DownstreamConn& c, size_t n) {
 
 void Worker::finish_exchange(DownstreamConn& c) {
   Exchange& ex = *c.ex;
+  if (ex.cache != nullptr && cache_finish(ex)) return;  // goes on as a background refresh
   if (ex.up != nullptr) {
     UpstreamConn& u = *ex.up;
     release_upstream(&u, u.reusable && ex.request_done && ex.response_done && u.in.empty());
@@ -658,6 +664,7 @@ void Worker::end_exchange(DownstreamConn& c) {
   delete ex.admin_body;
   ex.admin_body = nullptr;
   abort_aggregate(ex);
+  if (ex.cache != nullptr) cache_end(ex);
   ex.down = nullptr;
   ex.gen = (ex.gen + 1) & 0xffffff;
   exchanges_.give(ex);

@@ -28,6 +28,7 @@ constexpr uint64_t kPumpBudget = 4 << 20;  // bytes one pump moves before yieldi
 
 bool Worker::can_splice(const Exchange& ex, proxy::Dir d, uint64_t remaining) const {
   if (!cfg_.splice || remaining < cfg_.splice_min_bytes) return false;
+  if (ex.cache != nullptr && ex.cache->capture) return false;  // the cache copies the body
   const net::Conn& down = *ex.down;
   const net::Conn& up = *ex.up;
   const net::Conn& src = d == proxy::kUpload ? down : up;

@@ -68,6 +68,7 @@ int run(const config::Config& cfg) {
     std::fprintf(stderr, "ringway: %s\n", filter_error.c_str());
     return 2;
   }
+  proxy::build_route_caches(cfg, shared.cache_stores, shared.route_caches);
   unsigned threads = cfg.threads;
   if (threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -103,6 +104,7 @@ int run(const config::Config& cfg) {
 
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>(shared, i));
+  for (auto& w : workers) shared.workers.push_back(w.get());
   std::vector<std::string> errors(threads);
   std::vector<std::thread> pool;
   const pthread_t main_thread = pthread_self();

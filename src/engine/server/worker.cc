@@ -241,6 +241,7 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       on_accept(res, flags, op == kOpAdminAccept, idx);
       return;
     case kOpWake:
+      mailbox_.drain();
       if (shared_.draining.load(std::memory_order_acquire)) begin_drain();
       if (!stop_) arm_wake();
       return;
@@ -324,6 +325,7 @@ void Worker::run_timers() {
     }
   }
   if (now_ns_ >= next_traffic_ns_) traffic_tick();  // issue 14
+  cache_tick();
 }
 
 void Worker::on_timer(DownstreamConn& c) {
@@ -442,10 +444,13 @@ void Worker::serve_admin(DownstreamConn& c, const http::Request& req) {
   } else if (req.path == "/metrics") {
     shared_.metrics->render_prometheus(body);
     render_traffic_metrics(body);
+    cache_metrics(body);
     type = obs::kPrometheusContentType;
   } else if (req.path == "/upstreams") {  // issue 14
     render_upstreams(body);
     type = "application/json";
+  } else if (cache_admin(req, status, body)) {
+    // POST /cache/purge (proxy/cache_io.cc)
   } else {
     local_reply(c, 404, "unknown admin path (try /healthz, /readyz, /metrics, /upstreams)", !req.keep_alive);
     return;

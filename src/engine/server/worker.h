@@ -29,6 +29,7 @@
 #include "ringway/obs/access_log.h"
 #include "ringway/obs/metrics.h"
 #include "ringway/proxy/aggregate.h"
+#include "ringway/proxy/cache_state.h"
 #include "ringway/proxy/exchange.h"
 #include "ringway/proxy/pipes.h"
 #include "ringway/ring/loop.h"
@@ -39,6 +40,7 @@
 #include "ringway/tls/client_context.h"
 #include "ringway/tls/server_context.h"
 #include "ringway/upstream/upstream_conn.h"
+#include "server/mailbox.h"
 
 namespace ringway::server {
 
@@ -48,6 +50,8 @@ using proxy::AggLeg;
 using proxy::AggState;
 using proxy::Exchange;
 using upstream::UpstreamConn;
+
+class Worker;
 
 // Built once by run(), read-only for the workers (except the atomics, which are set by the main
 // thread and read by workers).
@@ -68,6 +72,10 @@ struct Shared {
   // worker that just loaded the old pointer never holds a dangling one (a few per reload).
   std::atomic<const tls::ServerContext*> tls_server{nullptr};
   std::vector<std::shared_ptr<const tls::ServerContext>> tls_contexts;
+  // --- response cache (issue 16) ---
+  std::vector<std::unique_ptr<cache::Store>> cache_stores;  // --cache, then routes' own sizes
+  std::vector<proxy::RouteCache> route_caches;             // per route (store null: not cached)
+  std::vector<Worker*> workers;                             // every worker, for Worker::post
 };
 
 // What a completion is about (the low byte of its user_data, see ring/loop.h).
@@ -104,6 +112,8 @@ class Worker : public filter::ResumeTarget {
   void wake();
   // The worker's thread: a filter that paused an exchange has decided (filter::Resumer).
   void resume(uint32_t slot, uint32_t gen, filter::Verdict v, const filter::LocalReply* reply) override;
+  // Any thread: runs item on this worker's thread soon (its mailbox, drained on the wake eventfd).
+  void post(Mailbox::Item item);
 
  private:
   // --- server/worker.cc: loop, dispatch, timers, drain, admin ---
@@ -161,6 +171,27 @@ class Worker : public filter::ResumeTarget {
   void fail_exchange(Exchange& ex, uint16_t status, std::string_view detail);
   void log_exchange(DownstreamConn& c);
   int32_t metrics_route(const Exchange& ex) const;
+
+  // --- proxy/cache_io.cc: the response cache (issue 16), called from the exchange's phases ---
+  // After the request filters: serves a hit (true), pauses behind another fill (true), or marks
+  // the exchange as a fill / revalidation / invalidation and lets it forward (false).
+  bool cache_request(Exchange& ex);
+  // The final response head arrived: decides what to store; true if the cache answered instead
+  // (a 304 that revalidated the stored response, or stale-if-error).
+  bool cache_on_response(Exchange& ex, const http::Response& resp, size_t head_len);
+  http::Header cache_status_field(Exchange& ex);  // Cache-Status (RFC 9211) of a forwarded response
+  void cache_capture(Exchange& ex, const char* data, size_t n);  // response body bytes as relayed
+  bool cache_on_failure(Exchange& ex);  // the upstream failed: true if a stale response was sent
+  // The response is complete: store what was captured. True if the exchange goes on as a
+  // stale-while-revalidate refresh (its stale response was just sent).
+  bool cache_finish(Exchange& ex);
+  void cache_end(Exchange& ex);         // the exchange ends: fill record, waiters, state
+  void cache_serve(Exchange& ex, cache::EntryRef e, const http::Request& req);
+  void cache_wake(uint32_t slot, uint32_t gen, bool filler);  // a fill this exchange waited for ended
+  void cache_release_waiters(const std::vector<cache::FillTable::Waiter>& waiters, bool filler);
+  void cache_tick();                    // lock timeouts of fills
+  bool cache_admin(const http::Request& req, uint16_t& status, std::string& body);  // /cache/purge
+  void cache_metrics(std::string& out) const;
 
   // --- proxy/pump.cc: Content-Length bodies spliced socket -> pipe -> socket, either way ---
   bool can_splice(const Exchange& ex, proxy::Dir d, uint64_t remaining) const;
@@ -290,6 +321,11 @@ class Worker : public filter::ResumeTarget {
 
   std::vector<__kernel_timespec> agg_deadlines_;  // per aggregate: its relative deadline
   std::unique_ptr<agg::MergeWorkspace> merge_ws_;
+
+  // Response cache (issue 16): per exchange slot, created on the first cached request it serves.
+  std::vector<std::unique_ptr<proxy::CacheState>> cache_states_;
+  uint64_t cache_tick_ns_ = 0;
+  Mailbox mailbox_;
 
   filter::Chain filters_;
   obs::WorkerMetrics* metrics_ = nullptr;

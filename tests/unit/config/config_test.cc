@@ -988,3 +988,59 @@ TEST(ConfigTls, HelpListsTheTlsFlags) {
 
 }  // namespace
 }  // namespace ringway::config
+
+namespace ringway::config {
+namespace {
+
+// Issue 16: --cache and the per-route "cache" object.
+TEST(ConfigCache, FlagAndPerRouteObject) {
+  LoadResult r = run({kRoute, "--cache", "64m"});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.config.cache_size, 64ull << 20);
+  EXPECT_FALSE(r.config.routes[0].cache.configured);
+
+  Config c;
+  std::string err;
+  ASSERT_TRUE(apply_json(R"({"routes": [{"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"],
+      "cache": {"size": "1m", "default_ttl": "10s", "max_ttl": "1h", "key_headers": ["X-Tenant"],
+                "allow_authorized": false}}]})", c, err)) << err;
+  const RouteCache& rc = c.routes[0].cache;
+  EXPECT_TRUE(rc.configured && rc.enabled);
+  EXPECT_EQ(rc.size, 1ull << 20);
+  EXPECT_EQ(rc.default_ttl_ms, 10'000u);
+  EXPECT_EQ(rc.max_ttl_ms, 3'600'000u);
+  EXPECT_EQ(rc.key_headers, std::vector<std::string>{"X-Tenant"});
+  EXPECT_FALSE(rc.allow_authorized);
+
+  for (const auto& [args, expect] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{kRoute, "--cache", "1k"}, "--cache: a cache needs at least 64k"},
+           {{kRoute, "--cache", "big"}, "--cache"}}) {
+    LoadResult br = run(args);
+    EXPECT_FALSE(br.ok) << expect;
+    EXPECT_NE(br.error.find(expect), std::string::npos) << expect << " -> " << br.error;
+  }
+  // Validation that needs the whole configuration: a store to use, TTLs that make sense.
+  for (const auto& [cache, expect] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"enabled": true})", "no memory for it"},
+           {R"({"size": "1m", "default_ttl": "1h", "max_ttl": "1m"})", "default_ttl is longer"},
+           {R"({"size": "1m", "max_ttl": "500ms"})", "whole seconds"}}) {
+    const std::string path = write_temp(R"({"routes": [{"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"], "cache": )" +
+                                        cache + "}]}");
+    LoadResult br = run({"--config", path});
+    unlink(path.c_str());
+    EXPECT_FALSE(br.ok) << cache;
+    EXPECT_NE(br.error.find(expect), std::string::npos) << cache << " -> " << br.error;
+  }
+  for (const auto& [json, expect] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"routes": [{"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"], "cache": {"size": "1k"}}]})", "cache.size"},
+           {R"({"routes": [{"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"], "cache": {"key_headers": ["a b"]}}]})", "cache.key_headers"},
+           {R"({"routes": [{"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"], "cache": {"ttl": "1s"}}]})", "cache.ttl: unknown key"},
+           {R"({"routes": [{"prefix": "/a/", "upstreams": ["http://127.0.0.1:1"], "cache": true}]})", "cache: expected an object"}}) {
+    Config bc;
+    EXPECT_FALSE(apply_json(json, bc, err)) << json;
+    EXPECT_NE(err.find(expect), std::string::npos) << json << " -> " << err;
+  }
+}
+
+}  // namespace
+}  // namespace ringway::config
