@@ -194,7 +194,7 @@ class RedisLeaseCodec {
 // fixed table (groups of 8 slots chosen by the key's hash, like SharedBuckets) that every worker
 // draws from with one CAS: no lock, no allocation. A slot's `word` packs the lease:
 //   bits 0-23   tokens left (a lease is at most kMaxLease)
-//   bits 24-63  deadline, in ms of the caller's monotonic clock (2^40 ms = 34 years of uptime)
+//   bits 24-63  deadline, in ms of the caller's monotonic clock since epoch_ns (2^40 ms = 34 years)
 // A token is drawn only while now < deadline. The deadline is the time the lease request was
 // QUEUED plus the lease lifetime (TTL), and Redis debited the tokens after that instant, so a
 // token is never spent later than TTL after Redis counted it. When a lease arrives while an
@@ -232,7 +232,10 @@ class ClusterLeasePool {
   static constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
   static constexpr uint32_t kMaxLease = (1u << 24) - 1;
 
-  explicit ClusterLeasePool(uint32_t capacity);
+  // epoch_ns: the caller's clock at start-up. Deadlines are kept in ms since then, so the 40
+  // bits hold any uptime even when CLOCK_MONOTONIC itself is large (libfaketime, for one, makes
+  // it read like the wall clock: ~1.8e12 ms, beyond 2^40).
+  explicit ClusterLeasePool(uint32_t capacity, uint64_t epoch_ns = 0);
   ClusterLeasePool(const ClusterLeasePool&) = delete;
   ClusterLeasePool& operator=(const ClusterLeasePool&) = delete;
 
@@ -280,6 +283,10 @@ class ClusterLeasePool {
   Slot& at(uint32_t id) { return slots_[id]; }
   const Slot& at(uint32_t id) const { return slots_[id]; }
 
+  uint64_t ms_of(uint64_t ns) const;
+  bool live(uint64_t word, uint64_t now_ns) const;  // tokens left and now before the deadline
+
+  uint64_t epoch_ns_;
   uint32_t group_count_;
   std::unique_ptr<Slot[]> slots_;
 };

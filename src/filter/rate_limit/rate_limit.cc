@@ -6,6 +6,7 @@
 
 #include "filter/rate_limit/token_pool.h"
 #include "ringway/core/ascii.h"
+#include "ringway/core/clock.h"
 
 namespace ringway::filter::rate_limit {
 
@@ -246,7 +247,7 @@ RateLimitFilterFactory::RateLimitFilterFactory(std::vector<RateLimitSpec> specs,
     if (st.spec.cluster) {
       std::string why;  // validated by build_builtin_filters(): cannot fail here
       (void)cluster_params(st.spec, st.cluster, why);
-      st.pool = std::make_shared<ClusterLeasePool>(options.max_keys);
+      st.pool = std::make_shared<ClusterLeasePool>(options.max_keys, core::monotonic_ns());
       st.cluster_lease = cluster_lease_size(st.spec, options.cluster_lease_ttl_ns, options.failure.instances,
                                             options.lease_divisor);
       if (st.spec.route_index != RateLimitSpec::kAnyRoute) st.scope_id = "route" + std::to_string(st.spec.route_index);
@@ -549,9 +550,10 @@ void RateLimitFilter::on_lease(const LeaseAnswer& ans) {
   ClusterLeasePool& pool = *s.pool;
   const uint64_t now = ans.now_ns;
   const uint32_t slot = pool.find_or_insert(a.key, now);
+  bool installed = true;
   if (ans.ok && ans.count > 0) {
-    if (!pool.install(slot, a.key, ans.count, ans.queued_ns, state_->options.cluster_lease_ttl_ns, ans.stamp, now) &&
-        channel_ != nullptr) {
+    installed = pool.install(slot, a.key, ans.count, ans.queued_ns, state_->options.cluster_lease_ttl_ns, ans.stamp, now);
+    if (!installed && channel_ != nullptr) {
       channel_->give(a.redis_key, s.cluster.interval_ns, s.cluster.tau_ns, ans.stamp, ans.count, now);
     }
   } else if (ans.ok && slot != ClusterLeasePool::kNoSlot) {
@@ -569,7 +571,9 @@ void RateLimitFilter::on_lease(const LeaseAnswer& ans) {
   if (pit->second.inflight > 0) --pit->second.inflight;
   // A lost connection that is already being remade: the waiters ask again (bounded by the
   // channel's timeout). Any other failure: the policy decides now.
-  const bool failed = !ans.ok && !(ans.lost && channel_ != nullptr && channel_->up(now));
+  // A lease that could not be kept (its slot changed owner) was given back: the policy decides
+  // these waiters rather than asking again at once, which could repeat without end.
+  const bool failed = (!ans.ok && !(ans.lost && channel_ != nullptr && channel_->up(now))) || !installed;
   std::vector<Waiter> waiters = std::move(pit->second.waiters);
   pit->second.waiters.clear();
   for (Waiter& w : waiters) {
