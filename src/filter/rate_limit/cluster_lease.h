@@ -201,8 +201,10 @@ class RedisLeaseCodec {
 // unexpired one still holds tokens, they merge under the EARLIER deadline (conservative).
 //
 // Error bound, for one key, in any interval of length D, P gateway processes, each slot holding
-// at most S tokens (S = lease size L, or 2L when the next lease is requested before the current
-// one is empty), with Redis' GCRA of burst B and rate R per unit U:
+// at most S tokens, with Redis' GCRA of burst B and rate R per unit U. As wired (rate_limit.cc):
+// one refill of L per process in flight (begin_refill), asked when the pool falls to L/2, plus
+// at most one request per worker for its own paused requests (<= L each), so with W workers
+// S <= L/2 + L + W*L (2L + W*L is the figure the tests use):
 //   admitted <= B + R*D/U + min(P*S, R*TTL/U)
 //     Tokens spent in the interval were debited by Redis either in it (at most what the bucket
 //     held at its start plus R*D/U) or before it and still held in pools at its start: at most
