@@ -344,3 +344,25 @@ def test_script_flush_and_redis_restart_cause_no_client_errors(gateway, echo, re
     assert len(statuses) > 400
     assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
     assert metric(gw, "ringway_redis_errors_total") == 0
+
+
+def test_redis_stopped_local_policy_enforces_the_instance_share(gateway, echo, redis):
+    """--redis-failure local:2 with Redis stopped: this gateway alone admits its share, burst
+    20/2 = 10 (plus at most the tokens it still held), and rejects the rest."""
+    gw = cluster_gateway(gateway, echo, f"127.0.0.1:{redis.port}", "60/m,burst=20,key=ip,scope=cluster",
+                         "--redis-failure", "local:2", "--upstream-response-timeout", "3s")
+    with Conn(gw.port) as c:
+        assert c.request("GET", "/api/x").status == 200
+    redis.signal(signal.SIGSTOP)
+    try:
+        stopped: list[int] = []
+        deadline = time.monotonic() + 20
+        decided = 'ringway_cluster_limit_decisions_total{decision="policy_local"}'
+        _drive(gw.port, lambda: metric(gw, decided) >= 40 or time.monotonic() > deadline, stopped)
+    finally:
+        redis.signal(signal.SIGCONT)
+    assert set(stopped) == {200, 429}
+    admitted = stopped.count(200)
+    held = 2 * 1 + WORKERS * 1  # S with a lease of 1 (burst 20 / 8 = 2, but rate x TTL / 2 < 1)
+    assert 10 <= admitted <= 10 + held, stopped
+    assert stopped[-1] == 429 and 504 not in stopped
