@@ -57,7 +57,12 @@ RedisLink::RedisLink(ring::Loop& loop, const config::Config& cfg, filter::RedisS
 }
 
 RedisLink::~RedisLink() {
-  if (fd_ >= 0) close(fd_);
+  if (fd_ >= 0) {
+    // The ring, torn down just after this, may still hold a receive into recv_buf_: after
+    // shutdown() it completes empty, with nothing written.
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+  }
 }
 
 void RedisLink::start(uint64_t now_ns) { connect(now_ns); }
