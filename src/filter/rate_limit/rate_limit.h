@@ -103,6 +103,9 @@ class RateLimitFilterFactory final : public FilterFactory {
 // the pool is refilled from Redis ahead of need (when it falls to half a lease); with the pool
 // empty the request pauses until this worker's lease request answers (at most one lease
 // lifetime, then the failure policy decides). Requests that pause are served in arrival order.
+// With --rate-limit-headers, an admitted cluster request reports r = the tokens its process still
+// holds leased (Redis' bucket is not read per request); a request admitted after a pause gets no
+// fields (its context is not at hand when the lease arrives). 429s are the same for both scopes.
 class RateLimitFilter final : public Filter, public LeaseListener {
  public:
   RateLimitFilter(std::shared_ptr<SharedState> state, unsigned worker_count);
