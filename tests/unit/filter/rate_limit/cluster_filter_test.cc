@@ -208,5 +208,15 @@ TEST_F(ClusterFilterTest, LeasedTokensAreSpentBeforeThePolicy) {
   EXPECT_EQ(request(t0_ + 600 * kMs, 7)->verdict, Verdict::kPause);
 }
 
+TEST_F(ClusterFilterTest, AnExpiredLeasesLeftoverIsGivenBack) {
+  make("100/s,burst=80,scope=cluster");
+  ASSERT_EQ(request(t0_, 8)->verdict, Verdict::kPause);
+  ch_.answer(10, t0_ + kMs);  // 9 left after the waiter
+  EXPECT_EQ(request(t0_ + 2 * kMs)->verdict, Verdict::kContinue);
+  EXPECT_TRUE(ch_.gives.empty());
+  EXPECT_EQ(request(t0_ + 600 * kMs, 9)->verdict, Verdict::kPause);  // the lease (500 ms) is over
+  EXPECT_EQ(ch_.gives, std::vector<uint32_t>{8});
+}
+
 }  // namespace
 }  // namespace ringway::filter::rate_limit
