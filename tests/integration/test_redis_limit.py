@@ -12,6 +12,7 @@ paused longer than that would be a 504).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -36,8 +37,9 @@ pytestmark = pytest.mark.skipif(not os.path.exists(REDIS), reason="redis-server 
 class Redis:
     """A redis-server of our own, without persistence, on a loopback port and a unix socket."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, password: str | None = None):
         self.workdir = workdir
+        self.password = password
         self.port = free_port()
         self.sock = str(workdir / "redis.sock")
         self.proc: subprocess.Popen | None = None
@@ -47,7 +49,8 @@ class Redis:
         self.log = open(self.workdir / f"redis-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--unixsocket", self.sock, "--unixsocketperm", "700", "--dir", str(self.workdir)],
+             "--unixsocket", self.sock, "--unixsocketperm", "700", "--dir", str(self.workdir)]
+            + (["--requirepass", self.password] if self.password else []),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -72,12 +75,11 @@ class Redis:
     def command(self, *args: str):
         """One command over RESP; returns a str, int, list or None (errors raise)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            out = f"*{len(args)}\r\n".encode()
-            for a in args:
-                b = a.encode()
-                out += b"$%d\r\n%s\r\n" % (len(b), b)
-            s.sendall(out)
             f = s.makefile("rb")
+            if self.password:
+                s.sendall(_command("AUTH", self.password))
+                _read_reply(f)
+            s.sendall(_command(*args))
             return _read_reply(f)
 
     def calls(self) -> int:
@@ -87,6 +89,14 @@ class Redis:
             if line.startswith(("cmdstat_evalsha:", "cmdstat_script", "cmdstat_eval:")):
                 total += int(line.split("calls=")[1].split(",")[0])
         return total
+
+
+def _command(*args: str) -> bytes:
+    out = f"*{len(args)}\r\n".encode()
+    for a in args:
+        b = a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(b), b)
+    return out
 
 
 def _read_reply(f):
@@ -366,3 +376,42 @@ def test_redis_stopped_local_policy_enforces_the_instance_share(gateway, echo, r
     held = 2 * 1 + WORKERS * 1  # S with a lease of 1 (burst 20 / 8 = 2, but rate x TTL / 2 < 1)
     assert 10 <= admitted <= 10 + held, stopped
     assert stopped[-1] == 429 and 504 not in stopped
+
+
+def test_password_and_database_from_the_config_file(gateway, echo, tmp_path):
+    """"redis": {"password", "database"} in the JSON config: AUTH and SELECT before the script;
+    a wrong password is an error the policy covers (deny: 429), never a hang or a 5xx, and once
+    Redis accepts that password the gateway reconnects and leases again."""
+    r = Redis(tmp_path, password="s3cret")
+    try:
+        def start(password: str, db: int = 3):
+            cfg = tmp_path / f"cluster-{password}.json"
+            cfg.write_text(json.dumps({"rate_limits": ["2/m,burst=3,key=ip,scope=cluster"],
+                                       "redis": {"address": f"127.0.0.1:{r.port}", "failure": "deny",
+                                                 "password": password, "database": db}}))
+            return gateway(routes=[("/api/", echo)], threads=2, access_log=False, args=["--config", str(cfg)])
+        gw = start("s3cret")
+        with Conn(gw.port) as c:
+            assert [c.request("GET", "/api/x").status for _ in range(4)] == [200, 200, 200, 429]
+        assert r.command("SELECT", "3") == "OK"
+        assert r.command("KEYS", "*") == [], "SELECT is per connection: database 0 is empty"
+        s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+        with s:
+            f = s.makefile("rb")
+            s.sendall(_command("AUTH", "s3cret") + _command("SELECT", "3") + _command("KEYS", "rw:rl:*"))
+            _read_reply(f), _read_reply(f)
+            assert _read_reply(f) == ["rw:rl:2/m,b=3,ip:127.0.0.1"]
+        bad = start("wrong", 4)
+        with Conn(bad.port) as c:
+            statuses = [c.request("GET", "/api/x").status for _ in range(3)]
+        assert statuses == [429] * 3
+        assert metric(bad, "ringway_redis_errors_total") >= 1
+        assert "WRONGPASS" in bad.stderr() or "auth" in bad.stderr().lower()
+        r.command("CONFIG", "SET", "requirepass", "wrong")
+        r.password = "wrong"
+        later: list[int] = []
+        deadline = time.monotonic() + 20
+        _drive(bad.port, lambda: 200 in later or time.monotonic() > deadline, later)
+        assert later[-1] == 200 and set(later) <= {200, 429}
+    finally:
+        r.stop()

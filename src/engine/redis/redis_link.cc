@@ -270,6 +270,11 @@ void RedisLink::on_completion(uint8_t op, uint32_t gen, int res, uint64_t now_ns
     filter::RedisStats::add(stats_.script_loads, codec_.script_loads() - loads);
     arm_recv();
     deliver(now_ns);
+    if (auth_failed_) {
+      auth_failed_ = false;
+      fail(true, now_ns);
+      return;
+    }
     flush();
     arm_timer(now_ns);
   }
@@ -284,11 +289,20 @@ void RedisLink::deliver(uint64_t now_ns) {
       down_ = false;
       logged_down_ = false;
       backoff_ns_ = 0;
+      last_error_ = rate_limit::RedisErrorKind::kNone;
     } else if (!lost) {
       filter::RedisStats::add(stats_.errors);
-      if (rep.error == rate_limit::RedisErrorKind::kAuth) down_ = true;  // configuration: no use waiting
-      std::fprintf(stderr, "ringway: Redis at %s: %s (%s)\n", name_.c_str(), rate_limit::error_kind_name(rep.error),
-                   rep.message.c_str());
+      if (rep.error == rate_limit::RedisErrorKind::kAuth) {
+        // Configuration, not transient: the policy applies at once, and the connection is
+        // remade (with backoff) so that a password fixed on the Redis side is picked up.
+        down_ = true;
+        auth_failed_ = true;
+      }
+      if (rep.error != last_error_) {  // one line per kind of trouble, not one per reply
+        last_error_ = rep.error;
+        std::fprintf(stderr, "ringway: Redis at %s: %s (%s)\n", name_.c_str(), rate_limit::error_kind_name(rep.error),
+                     rep.message.c_str());
+      }
     }
     if (rep.op != rate_limit::LeaseOp::kTake) continue;
     const auto it = askers_.find(rep.id);

@@ -72,6 +72,8 @@ class RedisLink final : public filter::LeaseChannel {
   bool recv_armed_ = false;
   bool timer_armed_ = false;
   bool logged_down_ = false;
+  bool auth_failed_ = false;      // AUTH refused: drop the connection once the replies are out
+  rate_limit::RedisErrorKind last_error_ = rate_limit::RedisErrorKind::kNone;  // last one logged
   uint64_t connect_started_ns_ = 0;
   uint64_t reconnect_at_ns_ = 0;
   uint64_t backoff_ns_ = 0;
