@@ -434,6 +434,10 @@ RateLimitFilter::Outcome RateLimitFilter::evaluate(const std::vector<Applied>& a
       acquire(*limiters_[a.spec], a.spec, a.key);
       continue;
     }
+    if (a.granted) {  // Redis granted this request a token of its own (below: no pool slot)
+      admit(a.spec, 0, s.cluster.interval_ns);
+      continue;
+    }
     // Leased tokens first, whatever Redis' state; then a denial Redis gave; then wait for a lease
     // while Redis answers, or the policy when it does not (decide(), cluster_lease.h).
     ClusterLeasePool& pool = *s.pool;
@@ -442,8 +446,8 @@ RateLimitFilter::Outcome RateLimitFilter::evaluate(const std::vector<Applied>& a
     const bool drew = have_slot && pool.draw(slot, a.key, now) > 0;
     const uint64_t denied_until = have_slot ? pool.denied_until(slot, a.key) : 0;
     // No free slot in the key's group (only under a flood of distinct keys): no pool to lease
-    // into, so the policy decides, as when Redis is down (bounded by the policy's own limit).
-    const bool up = !redis_failed && have_slot && channel_ != nullptr && channel_->up(now);
+    // into, so the request waits for one token of its own (park()).
+    const bool up = !redis_failed && channel_ != nullptr && channel_->up(now);
     switch (decide(drew, denied_until > now, up ? RedisState::kUp : RedisState::kDown, st.options.failure.policy)) {
       case ClusterVerdict::kAdmit:
         admit(a.spec, pool.tokens(slot, a.key, now), s.cluster.interval_ns);
@@ -485,20 +489,58 @@ RateLimitFilter::Outcome RateLimitFilter::evaluate(const std::vector<Applied>& a
 }
 
 bool RateLimitFilter::ask(uint32_t spec, uint64_t key, const std::string& redis_key, uint32_t want, bool refill,
-                          uint64_t now) {
+                          uint64_t now, Waiter* direct) {
   if (channel_ == nullptr) return false;
   const SpecState& s = state_->specs[spec];
   const uint64_t tag = next_tag_++;
   if (!channel_->take(this, tag, redis_key, s.cluster.interval_ns, s.cluster.tau_ns, want, now)) return false;
-  asked_.emplace(tag, Asked{spec, key, redis_key, refill});
-  ++pending_[pending_key(spec, key)].inflight;
+  Asked& a = asked_.emplace(tag, Asked{spec, key, redis_key, refill, {}}).first->second;
+  if (direct != nullptr) {
+    a.direct.push_back(std::move(*direct));
+  } else {
+    ++pending_[pending_key(spec, key)].inflight;
+  }
   return true;
+}
+
+// A token Redis granted to one waiter whose key had no pool slot: spent by it at once.
+void RateLimitFilter::on_direct(Waiter w, uint32_t spec, const LeaseAnswer& ans) {
+  const uint64_t now = ans.now_ns;
+  Outcome o;
+  if (ans.ok && ans.count == 0) {
+    o.kind = Outcome::kReject;
+    o.at = spec;
+    o.wait_ns = ans.retry_ns;
+    count(channel_, &RedisStats::denied);
+    resolve(w, o);
+    return;
+  }
+  const bool failed = !ans.ok && !(ans.lost && channel_ != nullptr && channel_->up(now));
+  if (ans.ok) {
+    for (Applied& a : w.applied) {
+      if (a.spec == spec) a.granted = true;
+    }
+    // More than one token is never asked for; anything beyond the first is not used.
+  }
+  o = evaluate(w.applied, w.applied.size(), now, false, failed);
+  if (o.kind == Outcome::kWait) {
+    if (park(w, o.at, now)) return;
+    o = evaluate(w.applied, w.applied.size(), now, false, true);
+  }
+  resolve(w, o);
 }
 
 bool RateLimitFilter::park(Waiter& w, uint32_t at, uint64_t now) {
   const Applied& a = w.applied[at];
   const SpecState& s = state_->specs[a.spec];
   Pending& p = pending_[pending_key(a.spec, a.key)];
+  if (s.pool->find_or_insert(a.key, now) == ClusterLeasePool::kNoSlot) {
+    if (p.waiters.empty() && p.inflight == 0) pending_.erase(pending_key(a.spec, a.key));
+    const uint32_t spec = a.spec;
+    const uint64_t key = a.key;
+    const std::string redis_key = a.redis_key;
+    return ask(spec, key, redis_key, 1, false, now, &w);
+  }
   if (p.inflight == 0) {
     ClusterLeasePool& pool = *s.pool;
     const uint32_t slot = pool.find_or_insert(a.key, now);
@@ -544,8 +586,12 @@ void RateLimitFilter::resolve(const Waiter& w, const Outcome& o) {
 void RateLimitFilter::on_lease(const LeaseAnswer& ans) {
   const auto it = asked_.find(ans.tag);
   if (it == asked_.end()) return;
-  const Asked a = std::move(it->second);
+  Asked a = std::move(it->second);
   asked_.erase(it);
+  if (!a.direct.empty()) {
+    on_direct(std::move(a.direct.front()), a.spec, ans);
+    return;
+  }
   const SpecState& s = state_->specs[a.spec];
   ClusterLeasePool& pool = *s.pool;
   const uint64_t now = ans.now_ns;

@@ -125,6 +125,7 @@ class RateLimitFilter final : public Filter, public LeaseListener {
     uint32_t spec = 0;
     uint64_t key = 0;
     std::string redis_key;
+    bool granted = false;  // a token Redis granted to this request itself (no pool slot)
   };
   struct Outcome {
     enum Kind : uint8_t { kAdmit, kReject, kWait } kind = kAdmit;
@@ -146,13 +147,18 @@ class RateLimitFilter final : public Filter, public LeaseListener {
     uint64_t key;
     std::string redis_key;
     bool refill;                 // holds the pool's begin_refill() for the key
+    // The key found no pool slot (its group full of live leases): one token for this one
+    // waiter, kept here rather than in pending_.
+    std::vector<Waiter> direct;
   };
 
   Outcome evaluate(const std::vector<Applied>& applied, size_t count, uint64_t now, bool info, bool redis_failed);
   // Parks w behind the lease of w.applied[at]; asks Redis when this worker is not already asking.
   // False when no request could be sent (Redis down): the caller lets the policy decide.
   bool park(Waiter& w, uint32_t at, uint64_t now);
-  bool ask(uint32_t spec, uint64_t key, const std::string& redis_key, uint32_t want, bool refill, uint64_t now);
+  bool ask(uint32_t spec, uint64_t key, const std::string& redis_key, uint32_t want, bool refill, uint64_t now,
+           Waiter* direct = nullptr);
+  void on_direct(Waiter w, uint32_t spec, const LeaseAnswer& ans);
   void resolve(const Waiter& w, const Outcome& o);
   uint64_t pending_key(uint32_t spec, uint64_t key) const { return key ^ (0x9E3779B97F4A7C15ull * (spec + 1)); }
 

@@ -85,21 +85,22 @@ struct Call {
 
 class ClusterFilterTest : public ::testing::Test {
  protected:
-  void make(std::string_view spec_text, std::string_view policy = "deny") {
+  void make(std::string_view spec_text, std::string_view policy = "deny", uint32_t max_keys = 65536) {
     RateLimitSpec spec;
     std::string err;
     ASSERT_TRUE(parse_rate_limit_spec(spec_text, spec, err)) << err;
     RateLimitOptions o;
     o.hash_seed = 99;
+    o.max_keys = max_keys;
     ASSERT_TRUE(parse_failure_policy(policy, o.failure, err)) << err;
     factory_ = std::make_unique<RateLimitFilterFactory>(std::vector<RateLimitSpec>{spec}, o);
     filter_ = factory_->create(0, 1);
     filter_->attach(&ch_);
   }
-  std::unique_ptr<Call> request(uint64_t now, uint32_t slot = 0) {
+  std::unique_ptr<Call> request(uint64_t now, uint32_t slot = 0, std::string_view ip = "192.0.2.1") {
     auto c = std::make_unique<Call>();
     c->req.path = "/";
-    c->ctx.emplace(c->req, c->match, "192.0.2.1", now, c->edits);
+    c->ctx.emplace(c->req, c->match, ip, now, c->edits);
     c->ctx->resumer = Resumer{&resumed_, slot, 1};
     c->verdict = filter_->on_request(*c->ctx);
     return c;
@@ -216,6 +217,35 @@ TEST_F(ClusterFilterTest, AnExpiredLeasesLeftoverIsGivenBack) {
   EXPECT_TRUE(ch_.gives.empty());
   EXPECT_EQ(request(t0_ + 600 * kMs, 9)->verdict, Verdict::kPause);  // the lease (500 ms) is over
   EXPECT_EQ(ch_.gives, std::vector<uint32_t>{8});
+}
+
+// A key whose slot group is full of live leases has no pool to lease into: it asks Redis for one
+// token of its own and spends it (cluster_lease.h), rather than falling to the policy.
+TEST_F(ClusterFilterTest, AKeyWithoutAPoolSlotAsksForOneTokenOfItsOwn) {
+  make("100/s,burst=80,scope=cluster", "deny", 8);  // one group of 8 slots
+  std::vector<std::string> ips;
+  for (int i = 0; i < 8; ++i) ips.push_back("198.51.100." + std::to_string(i));
+  for (const std::string& ip : ips) {
+    ASSERT_EQ(request(t0_, 0, ip)->verdict, Verdict::kPause) << ip;
+    ch_.answer(10, t0_ + kMs);
+  }
+  resumed_.calls.clear();
+  auto c = request(t0_ + 2 * kMs, 20, "203.0.113.9");
+  ASSERT_EQ(c->verdict, Verdict::kPause);
+  ASSERT_EQ(ch_.takes.size(), 1u);
+  EXPECT_EQ(ch_.takes[0].want, 1u);
+  EXPECT_EQ(ch_.takes[0].key, "rw:rl:100/s,b=80,ip:203.0.113.9");
+  ch_.answer(1, t0_ + 3 * kMs);
+  ASSERT_EQ(resumed_.calls.size(), 1u);
+  EXPECT_EQ(resumed_.calls[0].slot, 20u);
+  EXPECT_EQ(resumed_.calls[0].v, Verdict::kContinue);
+  // Redis says empty: a 429 with its retry time.
+  ASSERT_EQ(request(t0_ + 4 * kMs, 21, "203.0.113.9")->verdict, Verdict::kPause);
+  ch_.answer(0, t0_ + 5 * kMs, 2500 * kMs);
+  ASSERT_EQ(resumed_.calls.size(), 2u);
+  EXPECT_EQ(resumed_.calls[1].status, 429);
+  EXPECT_EQ(resumed_.calls[1].retry_after, "3");
+  EXPECT_EQ(ch_.counters.policy_deny.load(), 0u);
 }
 
 }  // namespace
