@@ -7,8 +7,9 @@ packages=(
   # build
   g++ meson ninja-build pkg-config liburing-dev node-llhttp libsimdjson-dev libmimalloc-dev
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  # cluster rate limits (issue 15): hiredis as the RESP codec, redis-server for the tests
-  libhiredis-dev redis-server
+  # cluster rate limits (issue 15): hiredis as the RESP codec, redis-server for the tests,
+  # faketime for the clock-skew test (tests/integration/test_redis_limit.py)
+  libhiredis-dev redis-server redis-tools faketime
   # tests and comparisons
   python3 python3-pytest curl wrk nginx-light haproxy openssl
   # comparison benchmark (tools/compare.sh): the chart

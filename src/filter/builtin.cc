@@ -160,21 +160,6 @@ bool parse_spec(const std::string& text, const std::string& where,
   return true;
 }
 
-// scope=cluster (issue 15) is parsed and checked like any spec, but the engine does not run the
-// Redis connection yet. Until it does, a cluster limit must not quietly become a per-process one
-// (N gateways would admit N times the limit): this is the one place that refuses it, after every
-// other check, so `ringway -t` still reports any other mistake in a cluster configuration first.
-// Wiring the engine removes this function and its call.
-bool reject_unwired_cluster_limits(const std::vector<rate_limit::RateLimitSpec>& specs, std::string& error) {
-  for (const rate_limit::RateLimitSpec& s : specs) {
-    if (s.cluster) {
-      error = "cluster rate limits are not wired into the engine yet";
-      return false;
-    }
-  }
-  return true;
-}
-
 // The Redis settings against the specs: each only makes sense with the other.
 bool check_cluster_settings(const config::Config& cfg, const std::vector<rate_limit::RateLimitSpec>& specs,
                             std::string& error) {
@@ -245,13 +230,14 @@ bool build_rate_limits(const config::Config& cfg, std::vector<std::unique_ptr<Fi
       return false;
     }
   }
-  if (!reject_unwired_cluster_limits(specs, error)) return false;
   rate_limit::RateLimitOptions opts;
   opts.max_keys = cfg.rate_limit_keys;
   opts.max_local_keys = std::min(opts.max_local_keys, cfg.rate_limit_keys);
   opts.style = cfg.rate_limit_legacy_headers ? rate_limit::HeaderStyle::kLegacy
                                              : rate_limit::HeaderStyle::kDraft;
   opts.headers_on_allowed = cfg.rate_limit_headers;
+  std::string why;  // checked by check_cluster_settings()
+  (void)rate_limit::parse_failure_policy(cfg.redis_failure, opts.failure, why);
   out.push_back(std::make_unique<rate_limit::RateLimitFilterFactory>(std::move(specs), opts));
   return true;
 }

@@ -197,6 +197,7 @@ void MetricsRegistry::render_prometheus(std::string& out) const {
     sample(out, "tls_certificate_reloads_total", "result=\"failed\"",
            tls_reloads_failed_.load(std::memory_order_relaxed));
   }
+  for (const auto& render : sections_) render(out);
 }
 
 }  // namespace ringway::obs

@@ -35,6 +35,7 @@ struct LocalReply {
 };
 
 struct LocalReply;
+class LeaseChannel;  // lease_channel.h: the worker's Redis connection (cluster rate limits)
 
 // Who to tell when a paused filter has decided. Implemented by the engine; a Resumer names one
 // exchange by slot and generation, so resuming one that ended meanwhile (client gone, timeout)
@@ -108,6 +109,9 @@ class Filter {
   // chain is built: a chain without such filters costs nothing per response).
   virtual bool wants_response() const { return false; }
   virtual void on_response(ResponseContext& ctx) { (void)ctx; }
+  // The worker's Redis channel, handed over once before the first request when --redis is set
+  // (it outlives the filter). Filters that do not use Redis ignore it.
+  virtual void attach(LeaseChannel* channel) { (void)channel; }
 };
 
 class FilterFactory {
@@ -127,6 +131,9 @@ class Chain {
   }
   bool empty() const { return filters_.empty(); }
   bool has_response_filters() const { return !response_filters_.empty(); }
+  void attach(LeaseChannel* channel) {
+    for (auto& f : filters_) f->attach(channel);
+  }
   void on_response(ResponseContext& ctx) {
     for (Filter* f : response_filters_) f->on_response(ctx);
   }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -159,6 +160,9 @@ class MetricsRegistry {
   void count_tls_reload(bool ok) {
     (ok ? tls_reloads_ok_ : tls_reloads_failed_).fetch_add(1, std::memory_order_relaxed);
   }
+  // Series a module renders itself (e.g. the Redis links' counters), appended after the rest.
+  // Before the workers start; the function must be callable from any thread.
+  void add_section(std::function<void(std::string&)> render) { sections_.push_back(std::move(render)); }
 
  private:
   std::vector<std::unique_ptr<WorkerMetrics>> shards_;
@@ -166,6 +170,7 @@ class MetricsRegistry {
   bool tls_ = false;
   std::atomic<uint64_t> tls_reloads_ok_{0};
   std::atomic<uint64_t> tls_reloads_failed_{0};
+  std::vector<std::function<void(std::string&)>> sections_;
 };
 
 // Content-Type of render_prometheus() output.

@@ -81,6 +81,11 @@ int run(const config::Config& cfg) {
   obs::MetricsRegistry metrics(threads, std::move(labels));
   shared.metrics = &metrics;
   if (!cfg.listen_tls.empty()) metrics.enable_tls();
+  if (cfg.has_redis) {  // cluster rate limits (issue 15): one Redis link per worker
+    shared.redis_stats = std::make_unique<filter::RedisStats>();
+    const filter::RedisStats* rs = shared.redis_stats.get();
+    metrics.add_section([rs](std::string& out) { redis::render_redis_stats(*rs, out); });
+  }
 
   if (cfg.access_log == "-") {
     shared.access_log_fd = STDOUT_FILENO;

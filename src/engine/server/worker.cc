@@ -81,6 +81,12 @@ Worker::Worker(Shared& shared, unsigned index)
   metrics_ = &shared_.metrics->shard(index);
   log_enabled_ = shared_.access_log_fd >= 0;
   for (const auto& f : shared_.filters) filters_.add(f->create(index, shared_.worker_count));
+  if (cfg_.has_redis && shared_.redis_stats) {
+    redis_ = std::make_unique<redis::RedisLink>(
+        loop_, cfg_, *shared_.redis_stats,
+        redis::RedisLink::Ops{kOpRedisConnect, kOpRedisSend, kOpRedisRecv, kOpRedisTimer, kOpRedisCancel});
+    filters_.attach(redis_.get());
+  }
 }
 
 Worker::~Worker() {
@@ -142,6 +148,7 @@ bool Worker::setup(std::string& error) {
     return false;
   }
   arm_wake();
+  if (redis_) redis_->start(core::monotonic_ns());
   return true;
 }
 
@@ -251,6 +258,13 @@ void Worker::dispatch(io_uring_cqe* cqe) {
       return;
     case kOpCancel:
     case kOpNone:
+      return;
+    case kOpRedisConnect:
+    case kOpRedisSend:
+    case kOpRedisRecv:
+    case kOpRedisTimer:
+    case kOpRedisCancel:
+      if (redis_) redis_->on_completion(op, gen, res, now_ns_);
       return;
     default:
       break;

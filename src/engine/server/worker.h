@@ -32,6 +32,7 @@
 #include "ringway/proxy/cache_state.h"
 #include "ringway/proxy/exchange.h"
 #include "ringway/proxy/pipes.h"
+#include "redis/redis_link.h"
 #include "ringway/ring/loop.h"
 #include "ringway/route/router.h"
 #include "ringway/upstream/cluster.h"
@@ -72,6 +73,8 @@ struct Shared {
   // worker that just loaded the old pointer never holds a dangling one (a few per reload).
   std::atomic<const tls::ServerContext*> tls_server{nullptr};
   std::vector<std::shared_ptr<const tls::ServerContext>> tls_contexts;
+  // Cluster rate limits (issue 15): counters of every worker's Redis link, when --redis is set.
+  std::unique_ptr<filter::RedisStats> redis_stats;
   // --- response cache (issue 16) ---
   std::vector<std::unique_ptr<cache::Store>> cache_stores;  // --cache, then routes' own sizes
   std::vector<proxy::RouteCache> route_caches;             // per route (store null: not cached)
@@ -96,6 +99,12 @@ enum Op : uint8_t {
   kOpUpPollIn,       // pump readiness: response body on the upstream socket
   kOpUpPollOut,      // pump readiness: room on the upstream socket for the request body
   kOpAggDeadline,    // an aggregate's io_uring timeout fired (or was removed)
+  // --- redis/redis_link.cc: the worker's Redis connection (cluster rate limits, issue 15) ---
+  kOpRedisConnect,
+  kOpRedisSend,
+  kOpRedisRecv,
+  kOpRedisTimer,
+  kOpRedisCancel,
 };
 
 class Worker : public filter::ResumeTarget {
@@ -328,6 +337,8 @@ class Worker : public filter::ResumeTarget {
   Mailbox mailbox_;
 
   filter::Chain filters_;
+  // --- redis/redis_link.cc: cluster rate limits' Redis connection (issue 15), when --redis ---
+  std::unique_ptr<redis::RedisLink> redis_;  // destroyed before filters_: it never calls them then
   obs::WorkerMetrics* metrics_ = nullptr;
   obs::AccessLog access_log_;
   bool log_enabled_ = false;

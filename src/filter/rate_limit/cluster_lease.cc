@@ -407,15 +407,20 @@ inline uint32_t reduce(uint64_t h, uint32_t n) {
 }
 inline uint64_t tokens_of(uint64_t w) { return w & kTokenMask; }
 inline uint64_t deadline_of(uint64_t w) { return w >> 24; }
-inline uint64_t ms_of(uint64_t ns) { return ns / kNsPerMs; }
 // Live: tokens left and now before the deadline (both in whole ms, deadline rounded down, so
 // a lease never outlives its TTL).
-inline bool live(uint64_t w, uint64_t now_ns) { return tokens_of(w) > 0 && ms_of(now_ns) < deadline_of(w); }
+
 
 }  // namespace
 
-ClusterLeasePool::ClusterLeasePool(uint32_t capacity)
-    : group_count_(std::max<uint32_t>(1, (capacity + kGroupSize - 1) / kGroupSize)),
+uint64_t ClusterLeasePool::ms_of(uint64_t ns) const { return (ns > epoch_ns_ ? ns - epoch_ns_ : 0) / kNsPerMs; }
+bool ClusterLeasePool::live(uint64_t w, uint64_t now_ns) const {
+  return tokens_of(w) > 0 && ms_of(now_ns) < deadline_of(w);
+}
+
+ClusterLeasePool::ClusterLeasePool(uint32_t capacity, uint64_t epoch_ns)
+    : epoch_ns_(epoch_ns),
+      group_count_(std::max<uint32_t>(1, (capacity + kGroupSize - 1) / kGroupSize)),
       slots_(new Slot[static_cast<size_t>(group_count_) * kGroupSize]) {}
 
 uint32_t ClusterLeasePool::find_or_insert(uint64_t key, uint64_t now_ns) {

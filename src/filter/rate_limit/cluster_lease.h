@@ -194,15 +194,17 @@ class RedisLeaseCodec {
 // fixed table (groups of 8 slots chosen by the key's hash, like SharedBuckets) that every worker
 // draws from with one CAS: no lock, no allocation. A slot's `word` packs the lease:
 //   bits 0-23   tokens left (a lease is at most kMaxLease)
-//   bits 24-63  deadline, in ms of the caller's monotonic clock (2^40 ms = 34 years of uptime)
+//   bits 24-63  deadline, in ms of the caller's monotonic clock since epoch_ns (2^40 ms = 34 years)
 // A token is drawn only while now < deadline. The deadline is the time the lease request was
 // QUEUED plus the lease lifetime (TTL), and Redis debited the tokens after that instant, so a
 // token is never spent later than TTL after Redis counted it. When a lease arrives while an
 // unexpired one still holds tokens, they merge under the EARLIER deadline (conservative).
 //
 // Error bound, for one key, in any interval of length D, P gateway processes, each slot holding
-// at most S tokens (S = lease size L, or 2L when the next lease is requested before the current
-// one is empty), with Redis' GCRA of burst B and rate R per unit U:
+// at most S tokens, with Redis' GCRA of burst B and rate R per unit U. As wired (rate_limit.cc):
+// one refill of L per process in flight (begin_refill), asked when the pool falls to L/2, plus
+// at most one request per worker for its own paused requests (<= L each), so with W workers
+// S <= L/2 + L + W*L (2L + W*L is the figure the tests use):
 //   admitted <= B + R*D/U + min(P*S, R*TTL/U)
 //     Tokens spent in the interval were debited by Redis either in it (at most what the bucket
 //     held at its start plus R*D/U) or before it and still held in pools at its start: at most
@@ -232,7 +234,10 @@ class ClusterLeasePool {
   static constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
   static constexpr uint32_t kMaxLease = (1u << 24) - 1;
 
-  explicit ClusterLeasePool(uint32_t capacity);
+  // epoch_ns: the caller's clock at start-up. Deadlines are kept in ms since then, so the 40
+  // bits hold any uptime even when CLOCK_MONOTONIC itself is large (libfaketime, for one, makes
+  // it read like the wall clock: ~1.8e12 ms, beyond 2^40).
+  explicit ClusterLeasePool(uint32_t capacity, uint64_t epoch_ns = 0);
   ClusterLeasePool(const ClusterLeasePool&) = delete;
   ClusterLeasePool& operator=(const ClusterLeasePool&) = delete;
 
@@ -280,6 +285,10 @@ class ClusterLeasePool {
   Slot& at(uint32_t id) { return slots_[id]; }
   const Slot& at(uint32_t id) const { return slots_[id]; }
 
+  uint64_t ms_of(uint64_t ns) const;
+  bool live(uint64_t word, uint64_t now_ns) const;  // tokens left and now before the deadline
+
+  uint64_t epoch_ns_;
   uint32_t group_count_;
   std::unique_ptr<Slot[]> slots_;
 };

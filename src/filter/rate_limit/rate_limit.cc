@@ -6,6 +6,7 @@
 
 #include "filter/rate_limit/token_pool.h"
 #include "ringway/core/ascii.h"
+#include "ringway/core/clock.h"
 
 namespace ringway::filter::rate_limit {
 
@@ -96,6 +97,13 @@ struct SpecState {
   std::string policy_value;  // RateLimit-Policy value, formatted once
   std::string limit_value;   // X-RateLimit-Limit value
   std::string detail;        // problem+json detail
+  // scope=cluster (cluster_lease.h): the GCRA parameters for the script, the process's lease
+  // pool, the lease size, the bucket name's scope, and the per-instance share (policy local).
+  BucketParams cluster{};
+  std::shared_ptr<ClusterLeasePool> pool;
+  uint32_t cluster_lease = 1;
+  std::string scope_id;
+  std::shared_ptr<SharedBuckets> local_share;
 };
 
 struct SharedState {
@@ -236,6 +244,19 @@ RateLimitFilterFactory::RateLimitFilterFactory(std::vector<RateLimitSpec> specs,
     st.limit_value = std::to_string(st.spec.rate);
     const char unit = st.spec.unit_s == 1 ? 's' : st.spec.unit_s == 60 ? 'm' : 'h';
     st.detail = "rate limit of " + std::to_string(st.spec.rate) + "/" + unit + " exceeded";
+    if (st.spec.cluster) {
+      std::string why;  // validated by build_builtin_filters(): cannot fail here
+      (void)cluster_params(st.spec, st.cluster, why);
+      st.pool = std::make_shared<ClusterLeasePool>(options.max_keys, core::monotonic_ns());
+      st.cluster_lease = cluster_lease_size(st.spec, options.cluster_lease_ttl_ns, options.failure.instances,
+                                            options.lease_divisor);
+      if (st.spec.route_index != RateLimitSpec::kAnyRoute) st.scope_id = "route" + std::to_string(st.spec.route_index);
+      if (options.failure.policy == FailurePolicy::kLocal) {
+        const RateLimitSpec share = local_share(st.spec, options.failure.instances);
+        const uint64_t ts = interval_ns(share);
+        st.local_share = std::make_shared<SharedBuckets>(options.max_keys, BucketParams{ts, share.burst * ts, share.burst});
+      }
+    }
     state_->specs.push_back(std::move(st));
   }
 }
@@ -267,6 +288,13 @@ RateLimitFilter::RateLimitFilter(std::shared_ptr<SharedState> state, unsigned wo
     cfg.lease = static_cast<uint32_t>(std::max<uint64_t>(1, s.spec.burst / (w * o.lease_divisor)));
     cfg.lease_ttl_ns = o.lease_ttl_ns;
     limiters_.push_back(std::make_unique<WorkerLimiter>(s.buckets, cfg));
+    if (s.local_share) {
+      WorkerLimiter::Config lc = cfg;
+      lc.lease = static_cast<uint32_t>(std::max<uint64_t>(1, s.local_share->params().burst / (w * o.lease_divisor)));
+      local_share_.push_back(std::make_unique<WorkerLimiter>(s.local_share, lc));
+    } else {
+      local_share_.push_back(nullptr);
+    }
   }
 }
 
@@ -278,7 +306,7 @@ uint32_t RateLimitFilter::lease_size(size_t spec) const { return limiters_.at(sp
 
 namespace {
 
-uint64_t key_of(const SpecState& s, const RequestContext& ctx, uint64_t seed) {
+std::string_view key_text(const SpecState& s, const RequestContext& ctx) {
   std::string_view text;
   switch (s.spec.key) {
     case KeySource::kIp:
@@ -298,6 +326,11 @@ uint64_t key_of(const SpecState& s, const RequestContext& ctx, uint64_t seed) {
       text = find_request_header(ctx.request, s.spec.header_name);
       break;
   }
+  return text;
+}
+
+uint64_t key_of(const SpecState& s, const RequestContext& ctx, uint64_t seed) {
+  const std::string_view text = key_text(s, ctx);
   return text.empty() ? kAnonymousKey : hash_key(text, seed);
 }
 
@@ -312,8 +345,8 @@ void add_response_header(RequestContext& ctx, std::string_view name, std::string
 }
 
 // Appends the style's fields for `s` with `remaining` and `reset_s` through `add`.
-template <typename Add>
-void emit_fields(RequestContext& ctx, const SpecState& s, HeaderStyle style, uint64_t remaining,
+template <typename Keep, typename Add>
+void emit_fields(Keep keep, const SpecState& s, HeaderStyle style, uint64_t remaining,
                  uint64_t reset_s, Add add) {
   if (style == HeaderStyle::kDraft) {
     add("RateLimit-Policy", std::string_view(s.policy_value));
@@ -324,73 +357,342 @@ void emit_fields(RequestContext& ctx, const SpecState& s, HeaderStyle style, uin
     v.put(remaining);
     v.put(";t=");
     v.put(reset_s);
-    add("RateLimit", ctx.keep(v.view()));
+    add("RateLimit", keep(v.view()));
   } else {
     add("X-RateLimit-Limit", std::string_view(s.limit_value));
     ValueBuf r, t;
     r.put(remaining);
     t.put(reset_s);
-    add("X-RateLimit-Remaining", ctx.keep(r.view()));
-    add("X-RateLimit-Reset", ctx.keep(t.view()));
+    add("X-RateLimit-Remaining", keep(r.view()));
+    add("X-RateLimit-Reset", keep(t.view()));
   }
 }
 
 }  // namespace
 
+namespace {
+
+// A 429's fields, as for every limit (local or cluster): Retry-After and the style's fields.
+template <typename Keep>
+void fill_reject(LocalReply& reply, const SpecState& s, HeaderStyle style, uint64_t wait_ns, Keep keep) {
+  // RFC 9110 10.2.3: delay-seconds is an integer; rounding up keeps the promise that a retry
+  // after it finds a token (RFC 6585 section 4 for 429 itself).
+  const uint64_t secs = std::max<uint64_t>(1, ceil_seconds(wait_ns));
+  reply.status = 429;
+  reply.detail = s.detail;
+  reply.header_count = 0;
+  ValueBuf ra;
+  ra.put(secs);
+  add_reply_header(reply, "Retry-After", keep(ra.view()));
+  emit_fields(keep, s, style, 0, secs, [&](std::string_view n, std::string_view v) { add_reply_header(reply, n, v); });
+}
+
+void count(LeaseChannel* ch, std::atomic<uint64_t> RedisStats::*field) {
+  if (ch != nullptr) RedisStats::add(ch->stats().*field);
+}
+
+}  // namespace
+
+RateLimitFilter::Outcome RateLimitFilter::evaluate(const std::vector<Applied>& applied, size_t n, uint64_t now,
+                                                   bool info, bool redis_failed) {
+  const SharedState& st = *state_;
+  struct Got {
+    WorkerLimiter* limiter;
+    uint32_t entry;
+  };
+  Got got[RateLimitFilterFactory::kMaxSpecs];  // local admissions, refunded if the request is not admitted
+  size_t got_count = 0;
+  Outcome o;
+  int rejected = -1;
+  int wait_at = -1;
+  auto reject = [&](uint32_t spec, uint64_t wait_ns) {
+    if (rejected < 0 || wait_ns > o.wait_ns) {
+      rejected = static_cast<int>(spec);
+      o.wait_ns = wait_ns;
+    }
+  };
+  auto admit = [&](uint32_t spec, uint64_t remaining, uint64_t reset_ns) {
+    if (o.best < 0 || remaining < o.remaining) {
+      o.best = static_cast<int32_t>(spec);
+      o.remaining = remaining;
+      o.reset_ns = reset_ns;
+    }
+  };
+  auto acquire = [&](WorkerLimiter& l, uint32_t spec, uint64_t key) {
+    const Decision d = l.acquire(key, now, info);
+    if (d.admitted) {
+      got[got_count++] = Got{&l, d.entry};
+      admit(spec, d.remaining, d.reset_ns);
+    } else {
+      reject(spec, d.reset_ns);
+    }
+  };
+  for (size_t j = 0; j < n; ++j) {
+    const Applied& a = applied[j];
+    const SpecState& s = st.specs[a.spec];
+    if (!s.spec.cluster) {
+      acquire(*limiters_[a.spec], a.spec, a.key);
+      continue;
+    }
+    if (a.granted) {  // Redis granted this request a token of its own (below: no pool slot)
+      admit(a.spec, 0, s.cluster.interval_ns);
+      continue;
+    }
+    // Leased tokens first, whatever Redis' state; then a denial Redis gave; then wait for a lease
+    // while Redis answers, or the policy when it does not (decide(), cluster_lease.h).
+    ClusterLeasePool& pool = *s.pool;
+    const uint32_t slot = pool.find_or_insert(a.key, now);
+    const bool have_slot = slot != ClusterLeasePool::kNoSlot;
+    const bool drew = have_slot && pool.draw(slot, a.key, now) > 0;
+    const uint64_t denied_until = have_slot ? pool.denied_until(slot, a.key) : 0;
+    // No free slot in the key's group (only under a flood of distinct keys): no pool to lease
+    // into, so the request waits for one token of its own (park()).
+    const bool up = !redis_failed && channel_ != nullptr && channel_->up(now);
+    switch (decide(drew, denied_until > now, up ? RedisState::kUp : RedisState::kDown, st.options.failure.policy)) {
+      case ClusterVerdict::kAdmit:
+        admit(a.spec, pool.tokens(slot, a.key, now), s.cluster.interval_ns);
+        break;
+      case ClusterVerdict::kReject:
+        if (denied_until > now) {
+          count(channel_, &RedisStats::denied);
+          reject(a.spec, denied_until - now);
+        } else {
+          count(channel_, &RedisStats::policy_deny);
+          reject(a.spec, st.options.cluster_lease_ttl_ns);
+        }
+        break;
+      case ClusterVerdict::kWait:
+        if (wait_at < 0) wait_at = static_cast<int>(j);
+        break;
+      case ClusterVerdict::kAdmitLocal:
+        count(channel_, &RedisStats::policy_local);
+        acquire(*local_share_[a.spec], a.spec, a.key);
+        break;
+      case ClusterVerdict::kAdmitFree:
+        count(channel_, &RedisStats::policy_allow);
+        break;
+    }
+  }
+  if (rejected >= 0 || wait_at >= 0) {
+    // Rejected or waiting requests consume no local quota. (A cluster token drawn for another
+    // spec of the same request is not returned: that only under-admits, by one.)
+    for (size_t j = 0; j < got_count; ++j) got[j].limiter->refund(got[j].entry);
+    if (rejected >= 0) {
+      o.kind = Outcome::kReject;
+      o.at = static_cast<uint32_t>(rejected);
+    } else {
+      o.kind = Outcome::kWait;
+      o.at = static_cast<uint32_t>(wait_at);
+    }
+  }
+  return o;
+}
+
+bool RateLimitFilter::ask(uint32_t spec, uint64_t key, const std::string& redis_key, uint32_t want, bool refill,
+                          uint64_t now, Waiter* direct) {
+  if (channel_ == nullptr) return false;
+  const SpecState& s = state_->specs[spec];
+  const uint64_t tag = next_tag_++;
+  if (!channel_->take(this, tag, redis_key, s.cluster.interval_ns, s.cluster.tau_ns, want, now)) return false;
+  Asked& a = asked_.emplace(tag, Asked{spec, key, redis_key, refill, {}}).first->second;
+  if (direct != nullptr) {
+    a.direct.push_back(std::move(*direct));
+  } else {
+    ++pending_[pending_key(spec, key)].inflight;
+  }
+  return true;
+}
+
+// A token Redis granted to one waiter whose key had no pool slot: spent by it at once.
+void RateLimitFilter::on_direct(Waiter w, uint32_t spec, const LeaseAnswer& ans) {
+  const uint64_t now = ans.now_ns;
+  Outcome o;
+  if (ans.ok && ans.count == 0) {
+    o.kind = Outcome::kReject;
+    o.at = spec;
+    o.wait_ns = ans.retry_ns;
+    count(channel_, &RedisStats::denied);
+    resolve(w, o);
+    return;
+  }
+  const bool failed = !ans.ok && !(ans.lost && channel_ != nullptr && channel_->up(now));
+  if (ans.ok) {
+    for (Applied& a : w.applied) {
+      if (a.spec == spec) a.granted = true;
+    }
+    // More than one token is never asked for; anything beyond the first is not used.
+  }
+  o = evaluate(w.applied, w.applied.size(), now, false, failed);
+  if (o.kind == Outcome::kWait) {
+    if (park(w, o.at, now)) return;
+    o = evaluate(w.applied, w.applied.size(), now, false, true);
+  }
+  resolve(w, o);
+}
+
+bool RateLimitFilter::park(Waiter& w, uint32_t at, uint64_t now) {
+  const Applied& a = w.applied[at];
+  const SpecState& s = state_->specs[a.spec];
+  Pending& p = pending_[pending_key(a.spec, a.key)];
+  if (s.pool->find_or_insert(a.key, now) == ClusterLeasePool::kNoSlot) {
+    if (p.waiters.empty() && p.inflight == 0) pending_.erase(pending_key(a.spec, a.key));
+    const uint32_t spec = a.spec;
+    const uint64_t key = a.key;
+    const std::string redis_key = a.redis_key;
+    return ask(spec, key, redis_key, 1, false, now, &w);
+  }
+  if (p.inflight == 0) {
+    ClusterLeasePool& pool = *s.pool;
+    const uint32_t slot = pool.find_or_insert(a.key, now);
+    // An expired lease's leftover goes back now (Redis refuses it if that could over-credit).
+    uint64_t stamp = 0;
+    const uint32_t left = pool.take_leftover(slot, a.key, now, false, &stamp);
+    if (left > 0 && channel_ != nullptr) {
+      channel_->give(a.redis_key, s.cluster.interval_ns, s.cluster.tau_ns, stamp, left, now);
+    }
+    // The process's one refill of this key, if nobody holds it: a whole lease for the pool.
+    // Otherwise just what this worker's waiters need, so stranded tokens stay bounded.
+    const bool refill = pool.begin_refill(slot, a.key, now, state_->options.cluster_lease_ttl_ns);
+    const uint32_t want =
+        refill ? s.cluster_lease : std::min<uint32_t>(s.cluster_lease, static_cast<uint32_t>(p.waiters.size() + 1));
+    if (!ask(a.spec, a.key, a.redis_key, want, refill, now)) {
+      if (refill) pool.end_refill(slot, a.key);
+      if (p.waiters.empty() && p.inflight == 0) pending_.erase(pending_key(a.spec, a.key));
+      return false;
+    }
+  }
+  pending_[pending_key(a.spec, a.key)].waiters.push_back(std::move(w));
+  return true;
+}
+
+void RateLimitFilter::resolve(const Waiter& w, const Outcome& o) {
+  if (o.kind == Outcome::kAdmit) {
+    w.resumer.resume(Verdict::kContinue);
+    return;
+  }
+  LocalReply reply;
+  reply_used_ = 0;
+  auto keep = [this](std::string_view v) -> std::string_view {
+    if (v.size() > sizeof(reply_buf_) - reply_used_) return {};
+    char* at = reply_buf_ + reply_used_;
+    std::copy(v.begin(), v.end(), at);
+    reply_used_ += v.size();
+    return {at, v.size()};
+  };
+  fill_reject(reply, state_->specs[o.at], state_->options.style, o.wait_ns, keep);
+  w.resumer.resume(Verdict::kRespond, &reply);
+}
+
+void RateLimitFilter::on_lease(const LeaseAnswer& ans) {
+  const auto it = asked_.find(ans.tag);
+  if (it == asked_.end()) return;
+  Asked a = std::move(it->second);
+  asked_.erase(it);
+  if (!a.direct.empty()) {
+    on_direct(std::move(a.direct.front()), a.spec, ans);
+    return;
+  }
+  const SpecState& s = state_->specs[a.spec];
+  ClusterLeasePool& pool = *s.pool;
+  const uint64_t now = ans.now_ns;
+  const uint32_t slot = pool.find_or_insert(a.key, now);
+  bool installed = true;
+  if (ans.ok && ans.count > 0) {
+    installed = pool.install(slot, a.key, ans.count, ans.queued_ns, state_->options.cluster_lease_ttl_ns, ans.stamp, now);
+    if (!installed && channel_ != nullptr) {
+      channel_->give(a.redis_key, s.cluster.interval_ns, s.cluster.tau_ns, ans.stamp, ans.count, now);
+    }
+  } else if (ans.ok && slot != ClusterLeasePool::kNoSlot) {
+    // Empty: nobody in this process asks again before a whole lease has refilled (the first
+    // token comes after retry_ns, the next L-1 one interval apart). Rejections meanwhile cost
+    // Redis nothing, and the tokens wait in Redis' bucket for whoever asks first.
+    const uint64_t more = static_cast<uint64_t>(s.cluster_lease - 1) * s.cluster.interval_ns;
+    pool.set_denied_until(slot, a.key, now + ans.retry_ns + more);
+  }
+  if (a.refill) pool.end_refill(slot, a.key);
+
+  const uint64_t pk = pending_key(a.spec, a.key);
+  auto pit = pending_.find(pk);
+  if (pit == pending_.end()) return;
+  if (pit->second.inflight > 0) --pit->second.inflight;
+  // A lost connection that is already being remade: the waiters ask again (bounded by the
+  // channel's timeout). Any other failure: the policy decides now.
+  // A lease that could not be kept (its slot changed owner) was given back: the policy decides
+  // these waiters rather than asking again at once, which could repeat without end.
+  const bool failed = (!ans.ok && !(ans.lost && channel_ != nullptr && channel_->up(now))) || !installed;
+  std::vector<Waiter> waiters = std::move(pit->second.waiters);
+  pit->second.waiters.clear();
+  for (Waiter& w : waiters) {
+    Outcome o = evaluate(w.applied, w.applied.size(), now, false, failed);
+    if (o.kind == Outcome::kWait) {
+      if (park(w, o.at, now)) continue;
+      o = evaluate(w.applied, w.applied.size(), now, false, true);
+    }
+    resolve(w, o);
+  }
+  pit = pending_.find(pk);
+  if (pit != pending_.end() && pit->second.waiters.empty() && pit->second.inflight == 0) pending_.erase(pit);
+}
+
 Verdict RateLimitFilter::on_request(RequestContext& ctx) {
   const SharedState& st = *state_;
   const bool info = st.options.headers_on_allowed;
-  // Left uninitialized on purpose: only the first admitted_count entries are ever read.
-  struct Hit {
-    uint32_t spec;
-    uint32_t entry;
-    uint64_t remaining;
-    uint64_t reset_ns;
-  };
-  Hit admitted[RateLimitFilterFactory::kMaxSpecs];
-  size_t admitted_count = 0;
-  int rejected = -1;
-  uint64_t worst_wait = 0;
-
+  std::vector<Applied>& applied = scratch_applied_;
+  size_t n = 0;
   for (uint32_t i = 0; i < st.specs.size(); ++i) {
     const SpecState& s = st.specs[i];
     if (!route_applies(s.spec.route, ctx.request.path)) continue;
     if (s.spec.route_index != RateLimitSpec::kAnyRoute && s.spec.route_index != ctx.match.route_index) continue;
-    const Decision d = limiters_[i]->acquire(key_of(s, ctx, st.seed), ctx.now_ns, info);
-    if (d.admitted) {
-      admitted[admitted_count++] = Hit{i, d.entry, d.remaining, d.reset_ns};
-    } else if (rejected < 0 || d.reset_ns > worst_wait) {
-      rejected = static_cast<int>(i);
-      worst_wait = d.reset_ns;
+    if (applied.size() <= n) applied.emplace_back();
+    applied[n].spec = i;
+    applied[n].key = key_of(s, ctx, st.seed);
+    ++n;
+  }
+  if (n == 0) return Verdict::kContinue;
+  Outcome o = evaluate(applied, n, ctx.now_ns, info, false);
+
+  if (o.kind == Outcome::kWait) {
+    Waiter w;
+    w.resumer = ctx.resumer;
+    w.applied.assign(applied.begin(), applied.begin() + static_cast<std::ptrdiff_t>(n));
+    for (Applied& a : w.applied) {
+      const SpecState& s = st.specs[a.spec];
+      if (s.spec.cluster) a.redis_key = cluster_bucket_key(s.spec, s.scope_id, key_text(s, ctx));
     }
+    if (park(w, o.at, ctx.now_ns)) {
+      count(channel_, &RedisStats::waited);
+      return Verdict::kPause;
+    }
+    o = evaluate(applied, n, ctx.now_ns, info, true);
   }
 
-  if (rejected >= 0) {
-    // Rejected requests consume no quota: give back what the other specs granted.
-    for (size_t j = 0; j < admitted_count; ++j) limiters_[admitted[j].spec]->refund(admitted[j].entry);
-    const SpecState& s = st.specs[static_cast<size_t>(rejected)];
-    // RFC 9110 10.2.3: delay-seconds is an integer; rounding up keeps the promise that a retry
-    // after it finds a token (RFC 6585 section 4 for 429 itself).
-    const uint64_t secs = std::max<uint64_t>(1, ceil_seconds(worst_wait));
-    ctx.reply.status = 429;
-    ctx.reply.detail = s.detail;
-    ctx.reply.header_count = 0;
-    ValueBuf ra;
-    ra.put(secs);
-    add_reply_header(ctx.reply, "Retry-After", ctx.keep(ra.view()));
-    emit_fields(ctx, s, st.options.style, 0, secs,
-                [&](std::string_view n, std::string_view v) { add_reply_header(ctx.reply, n, v); });
+  if (o.kind == Outcome::kReject) {
+    fill_reject(ctx.reply, st.specs[o.at], st.options.style, o.wait_ns,
+                [&ctx](std::string_view v) { return ctx.keep(v); });
     return Verdict::kRespond;
   }
 
-  if (info && admitted_count > 0) {
-    const Hit* best = &admitted[0];
-    for (size_t j = 1; j < admitted_count; ++j) {
-      if (admitted[j].remaining < best->remaining) best = &admitted[j];
+  // Admitted. A cluster lease running low is renewed now, ahead of need, so the requests after
+  // this one find tokens without waiting (one request per process in flight: begin_refill()).
+  for (size_t j = 0; j < n; ++j) {
+    const SpecState& s = st.specs[applied[j].spec];
+    if (!s.spec.cluster || channel_ == nullptr) continue;
+    ClusterLeasePool& pool = *s.pool;
+    const uint64_t key = applied[j].key;
+    const uint32_t slot = pool.find_or_insert(key, ctx.now_ns);
+    if (slot == ClusterLeasePool::kNoSlot || pool.tokens(slot, key, ctx.now_ns) > s.cluster_lease / 2) continue;
+    if (pool.denied_until(slot, key) > ctx.now_ns || !channel_->up(ctx.now_ns)) continue;
+    if (!pool.begin_refill(slot, key, ctx.now_ns, st.options.cluster_lease_ttl_ns)) continue;
+    if (!ask(applied[j].spec, key, cluster_bucket_key(s.spec, s.scope_id, key_text(s, ctx)), s.cluster_lease, true,
+             ctx.now_ns)) {
+      pool.end_refill(slot, key);
     }
-    emit_fields(ctx, st.specs[best->spec], st.options.style, best->remaining,
-                ceil_seconds(best->reset_ns),
-                [&](std::string_view n, std::string_view v) { add_response_header(ctx, n, v); });
+  }
+
+  if (info && o.best >= 0) {
+    emit_fields([&ctx](std::string_view v) { return ctx.keep(v); }, st.specs[static_cast<size_t>(o.best)],
+                st.options.style, o.remaining, ceil_seconds(o.reset_ns),
+                [&](std::string_view nm, std::string_view v) { add_response_header(ctx, nm, v); });
   }
   return Verdict::kContinue;
 }

@@ -368,6 +368,20 @@ TEST(ClusterLeasePoolTest, DrawsOnlyLiveLeasedTokens) {
   EXPECT_EQ(pool.draw(s, key + 1, kT0 + 110 * kMs), 0u);
 }
 
+// libfaketime makes CLOCK_MONOTONIC read like the wall clock shifted (~1.8e18 ns): a deadline in
+// ms of that does not fit the 40 bits, so the pool counts from the epoch it was built at.
+TEST(ClusterLeasePoolTest, LeasesLiveWhenTheMonotonicClockIsHuge) {
+  const uint64_t t0 = 1'796'318'102'000'000'000ull;  // 2026 as ns since 1970, plus 30 s
+  ClusterLeasePool pool(64, t0);
+  const uint64_t key = hash_key("client", 1);
+  const uint32_t s = pool.find_or_insert(key, t0 + kMs);
+  ASSERT_NE(s, ClusterLeasePool::kNoSlot);
+  ASSERT_TRUE(pool.install(s, key, 5, t0 + kMs, 100 * kMs, 42, t0 + 2 * kMs));
+  EXPECT_EQ(pool.draw(s, key, t0 + 3 * kMs, 2), 2u);
+  EXPECT_EQ(pool.tokens(s, key, t0 + 100 * kMs), 3u);
+  EXPECT_EQ(pool.draw(s, key, t0 + 101 * kMs), 0u);  // expired, TTL after the request was queued
+}
+
 TEST(ClusterLeasePoolTest, MergedLeasesKeepTheEarlierDeadline) {
   ClusterLeasePool pool(8);
   const uint64_t key = hash_key("k", 1);
