@@ -210,6 +210,7 @@ class PauseTest : public ::testing::Test {
     shared_.cfg = &cfg_;
     shared_.router = std::make_unique<route::Router>(cfg_.routes, cfg_.aggregates);
     shared_.clusters = std::make_unique<upstream::Clusters>(cfg_);
+    shared_.traffic = upstream::build_traffic(*shared_.clusters, cfg_);  // as server.cc does
     shared_.filters.push_back(std::make_unique<Factory<GateFilter, Gate*>>(&gate_));
     shared_.filters.push_back(std::make_unique<Factory<TagFilter, std::atomic<int>*>>(&tag_calls_));
     metrics_ = std::make_unique<obs::MetricsRegistry>(1, std::vector<std::string>{"/"});
