@@ -303,7 +303,16 @@ bool validate_tls(const Config& cfg, std::string& error) {
     error = "--tls-client-auth " + cfg.tls_client_auth + " needs --tls-client-ca FILE";
     return false;
   }
-  if (cfg.tls_client_auth == "none" && !cfg.tls_client_ca.empty()) {
+  bool any_client_auth = cfg.tls_client_auth != "none";
+  for (const std::string& a : cfg.listen_tls_client_auth) {
+    if (a.empty() || a == "none") continue;
+    any_client_auth = true;
+    if (cfg.tls_client_ca.empty()) {
+      error = "listen_tls: client_auth " + a + " needs --tls-client-ca FILE";
+      return false;
+    }
+  }
+  if (!any_client_auth && !cfg.tls_client_ca.empty()) {
     error = "--tls-client-ca is set but --tls-client-auth is none: say optional or required";
     return false;
   }

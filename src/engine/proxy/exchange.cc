@@ -189,6 +189,7 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
   ex.has_body = has_body;
   ex.rs->edits = http::HeaderEdits{};
   filter::RequestContext& ctx = ex.rs->ctx.emplace(req, m, c.ip(), now_ns_, ex.rs->edits);
+  if (c.transport.tls()) ctx.peer_subject = c.transport.session()->peer_subject();  // mTLS
   ctx.resumer = filter::Resumer{this, ex.index, ex.gen};
   run_request_filters(ex);
 }

@@ -494,7 +494,7 @@ TEST(ConfigFilters, BadFilterFlagsNameTheFlagAndNeverEchoAKey) {
       {{kRoute, "--jwt-audience", ""}, "--jwt-audience"},
       {{kRoute, "--jwt-claim-header", "sub"}, "--jwt-claim-header"},
       {{kRoute, "--jwt-claim-header", "sub=Bad Header"}, "--jwt-claim-header"},
-      {{kRoute, "--auth", "basic"}, "--auth: expected none, api-key, jwt or any"},
+      {{kRoute, "--auth", "basic"}, "--auth: expected none, api-key, jwt, any or mtls"},
   };
   for (const BadCase& bc : cases) {
     LoadResult r = run(bc.args);
