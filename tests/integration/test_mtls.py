@@ -291,3 +291,22 @@ def test_upstream_tls_settings_are_checked(ringway_bin, pki, tmp_path):
     assert "go together" in check({"url": "https://localhost:1", "tls": {"cert": pki["alice"][0]}})
     assert "unknown key" in check({"url": "https://localhost:1", "tls": {"insecure": True}})
     assert "file" in check({"url": "https://localhost:1", "tls": {"ca": str(tmp_path / "missing.pem")}})
+
+
+def test_https_aggregate_legs(gateway, pki, echo, tls_echo):
+    up = tls_echo()
+    gw = gateway(args=["--aggregate", f"/both=tls:{up.url}/x,plain:{echo.url}/y",
+                       "--upstream-ca", pki["ca"]])
+    with Conn(gw.port) as c:
+        for _ in range(3):
+            r = c.request("GET", "/both")
+            assert r.status == 200, r
+            doc = r.json()
+            assert doc["tls"]["target"] == "/x" and doc["plain"]["target"] == "/y"
+            assert dict((k.lower(), v) for k, v in doc["tls"]["headers"])["host"] == f"localhost:{up.port}"
+    assert up.handshakes == 1  # the leg's TLS connection is pooled and reused
+    # Without the test CA the leg's certificate check fails: 502, nothing goes out in plaintext.
+    untrusting = gateway(args=["--aggregate", f"/untrusted=tls:{up.url}/x"])
+    with Conn(untrusting.port) as c:
+        assert c.request("GET", "/untrusted").status == 502
+    assert up.request_count() == 3
