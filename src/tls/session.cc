@@ -312,7 +312,7 @@ void Session::store_session(SSL_SESSION* s) {
   }
 }
 
-Session::Info Session::info() const {
+Session::Info Session::info(bool with_subject) const {
   Info i;
   i.failure = failure_;
   if (const char* sni = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) i.sni = sni;
@@ -324,7 +324,7 @@ Session::Info Session::info() const {
   SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
   if (alpn != nullptr) i.alpn = std::string_view(reinterpret_cast<const char*>(alpn), alpn_len);
   i.resumed = SSL_session_reused(ssl_) == 1;
-  i.peer_subject = std::string(peer_subject());
+  if (with_subject) i.peer_subject = peer_subject();
   return i;
 }
 

@@ -310,3 +310,94 @@ def test_https_aggregate_legs(gateway, pki, echo, tls_echo):
     with Conn(untrusting.port) as c:
         assert c.request("GET", "/untrusted").status == 502
     assert up.request_count() == 3
+
+
+# ---- visibility: access log fields and /metrics --------------------------------------------------
+
+from conftest import http_get  # noqa: E402
+
+
+def _poll(fn, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(0.05)
+
+
+def _metric(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return -1.0
+
+
+def test_tls_parameters_in_the_access_log_and_handshakes_in_metrics(gateway, echo, pki):
+    gw = tls_gateway(gateway, pki, [("/open/", echo)], "required", ["--client-header-timeout", "1s"])
+    tls12 = ssl.create_default_context(cafile=pki["ca"])
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    tls12.load_cert_chain(*pki["alice"])
+
+    def get12(session=None):
+        raw = socket.create_connection(("127.0.0.1", gw.tls_port), timeout=10)
+        s = tls12.wrap_socket(raw, server_hostname="localhost", session=session)
+        s.sendall(b"GET /open/12 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while s.recv(65536):
+            pass
+        out = (s.session, s.session_reused)
+        s.close()
+        return out
+
+    with TlsConn(gw.tls_port, pki, "alice") as c:
+        assert c.request("GET", "/open/13").status == 200
+    session, reused = get12()
+    assert not reused
+    _, reused = get12(session)
+    assert reused
+    # Failures: no certificate, plaintext HTTP on the TLS port, TLS 1.1, a client that says nothing.
+    assert handshake_refused(gw.tls_port, pki, None)
+    with socket.create_connection(("127.0.0.1", gw.tls_port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        while s.recv(100):  # an alert at most, then the close
+            pass
+    p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{gw.tls_port}", "-tls1_1",
+                        "-cipher", "DEFAULT@SECLEVEL=0"], input=b"", capture_output=True, timeout=20)
+    assert p.returncode != 0
+    with socket.create_connection(("127.0.0.1", gw.tls_port), timeout=5) as s:
+        assert s.recv(1) == b""  # closed by the handshake timeout
+
+    def lines():
+        text = gw.access_log.read_text() if gw.access_log.exists() else ""
+        got = [json.loads(line) for line in text.splitlines() if line]
+        return got if len(got) >= 3 else None
+
+    logged = _poll(lines)
+    assert logged, "access log lines"
+    by_path = {line["path"]: line["tls"] for line in logged}
+    assert by_path["/open/13"]["version"] == "TLSv1.3" and by_path["/open/13"]["sni"] == "localhost"
+    assert by_path["/open/13"]["cipher"].startswith("TLS_")
+    assert [line["tls"]["resumed"] for line in logged if line["path"] == "/open/12"] == [False, True]
+    assert all(line["tls"]["version"] == "TLSv1.2" for line in logged if line["path"] == "/open/12")
+
+    want = {
+        'ringway_tls_handshakes_total{version="TLSv1.3",resumed="false"}': 1,
+        'ringway_tls_handshakes_total{version="TLSv1.2",resumed="false"}': 1,
+        'ringway_tls_handshakes_total{version="TLSv1.2",resumed="true"}': 1,
+        'ringway_tls_handshake_failures_total{reason="no_client_certificate"}': 1,
+        'ringway_tls_handshake_failures_total{reason="http_request"}': 1,
+        'ringway_tls_handshake_failures_total{reason="protocol_version"}': 1,
+        'ringway_tls_handshake_failures_total{reason="timeout"}': 1,
+    }
+
+    def metrics_ok():
+        text = http_get(gw.admin_port, "/metrics")[2].decode()
+        got = {k: _metric(text, k) for k in want}
+        return got if all(got[k] >= v for k, v in want.items()) else None
+
+    assert _poll(metrics_ok), http_get(gw.admin_port, "/metrics")[2].decode()
+    # Plaintext requests leave the tls object out of their log line.
+    with Conn(gw.port) as c:
+        assert c.request("GET", "/open/plain").status == 200
+    plain = _poll(lambda: [line for line in (lines() or []) if line["path"] == "/open/plain"])
+    assert plain and "tls" not in plain[0]

@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ringway/tls/server_context.h"  // ClientAuth
@@ -120,10 +121,14 @@ class Session {
   // data) and our output buffer if it is empty. They come back on the next use.
   void release_buffers();
 
-  Info info() const;
+  // with_subject false leaves peer_subject empty (no copy: the per-request access log path).
+  Info info(bool with_subject = true) const;
   // The verified peer certificate's subject (RFC 2253, controls and non-ASCII escaped), "" if the
   // peer sent none or it was not verified. Computed once per connection, then a view of it.
   std::string_view peer_subject() const;
+  // True on the first call only: the engine counts each connection's handshake (success or
+  // failure) once.
+  bool mark_counted() { return !std::exchange(counted_, true); }
   // Short stable reason for metrics ("unknown_ca", "no_shared_cipher", "protocol_version",
   // "bad_record", "certificate_verify_failed", "hostname_mismatch", "expired", ...); "" if none.
   std::string_view failure() const { return failure_; }
@@ -153,6 +158,7 @@ class Session {
   std::string_view failure_;
   mutable std::string peer_subject_;  // peer_subject() cache
   mutable bool subject_known_ = false;
+  bool counted_ = false;
   bool established_ = false;
   bool peer_closed_ = false;
   bool sent_close_ = false;

@@ -162,6 +162,7 @@ void Worker::on_client_recv(DownstreamConn& c, int res, uint32_t flags) {
 // What the transport made of received bytes.
 void Worker::on_client_plaintext(DownstreamConn& c, net::RecvResult r) {
   flush_transport(c);  // a handshake flight, a session ticket
+  if (c.transport.tls()) note_client_tls(c, r);
   switch (r) {
     case net::RecvResult::kData:
       break;
@@ -257,6 +258,7 @@ void Worker::set_timer(DownstreamConn& c, TimerKind kind) {
 
 void Worker::close_client(DownstreamConn& c, bool abort) {
   if (c.closing) return;
+  if (c.transport.tls()) note_client_tls_closed(c, false);
   c.closing = true;
   c.abort = abort;
   set_timer(c, TimerKind::kNone);

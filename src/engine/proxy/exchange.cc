@@ -680,6 +680,7 @@ void Worker::log_exchange(DownstreamConn& c) {
   }
   if (ex.route != nullptr) r.route = ex.route->prefix;
   if (ex.agg != nullptr) r.route = cfg_.aggregates[ex.agg->index].endpoint->path;
+  if (c.transport.tls()) describe_tls(c, r);
   if (!access_log_.append(r)) metrics_->count_access_log_dropped();
   if (access_log_.should_flush()) flush_access_log(false);
 }

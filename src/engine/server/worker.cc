@@ -331,6 +331,7 @@ void Worker::on_timer(DownstreamConn& c) {
       return;
     case TimerKind::kHeader:
       if (!c.transport.ready()) {  // a TLS handshake that did not finish in time: nothing to say
+        note_client_tls_closed(c, true);
         close_client(c, false);
         return;
       }

@@ -242,6 +242,11 @@ class Worker : public filter::ResumeTarget {
   // mTLS / per-upstream TLS (issue 13): one context per upstream with its own "tls" settings.
   std::unordered_map<const config::UpstreamTls*, std::unique_ptr<tls::ClientContext>> tls_clients_;
   tls::ClientContext& tls_client_for(const config::Target& t);
+  // TLS visibility (issue 13, net/tls_stats.cc): handshakes and failures on client connections
+  // into /metrics, the session's parameters into an access log record.
+  void note_client_tls(DownstreamConn& c, net::RecvResult r);
+  void note_client_tls_closed(DownstreamConn& c, bool timed_out);
+  static void describe_tls(const DownstreamConn& c, obs::AccessRecord& r);
   proxy::PipeCache pipes_;
   uint32_t up_head_cap_ = 0;                   // room for a rebuilt upstream head (forward or leg)
   std::string hsts_;                           // "max-age=N" for responses over TLS, or empty
