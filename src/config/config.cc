@@ -295,7 +295,7 @@ bool same_address(const Address& a, const Address& b) {
 // TLS settings that only make sense together (issue 13). The files themselves are loaded, and
 // their errors reported, by tls::ServerContext::build.
 bool validate_tls(const Config& cfg, std::string& error) {
-  if (!cfg.listen_tls.empty() && cfg.tls_certs.empty()) {
+  if (!cfg.listen_tls.empty() && cfg.tls_certs.empty() && !cfg.demo) {  // --demo makes one
     error = "--listen-tls needs at least one --tls-cert CERT.pem:KEY.pem (\"tls\": {\"certs\"})";
     return false;
   }
