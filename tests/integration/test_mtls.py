@@ -355,8 +355,10 @@ def test_tls_parameters_in_the_access_log_and_handshakes_in_metrics(gateway, ech
     assert not reused
     _, reused = get12(session)
     assert reused
-    # Failures: no certificate, plaintext HTTP on the TLS port, TLS 1.1, a client that says nothing.
+    # Failures: no certificate, one from another CA, plaintext HTTP on the TLS port, TLS 1.1, a
+    # client that says nothing.
     assert handshake_refused(gw.tls_port, pki, None)
+    assert handshake_refused(gw.tls_port, pki, "intruder")
     with socket.create_connection(("127.0.0.1", gw.tls_port), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         while s.recv(100):  # an alert at most, then the close
@@ -385,6 +387,7 @@ def test_tls_parameters_in_the_access_log_and_handshakes_in_metrics(gateway, ech
         'ringway_tls_handshakes_total{version="TLSv1.2",resumed="false"}': 1,
         'ringway_tls_handshakes_total{version="TLSv1.2",resumed="true"}': 1,
         'ringway_tls_handshake_failures_total{reason="no_client_certificate"}': 1,
+        'ringway_tls_handshake_failures_total{reason="unknown_ca"}': 1,
         'ringway_tls_handshake_failures_total{reason="http_request"}': 1,
         'ringway_tls_handshake_failures_total{reason="protocol_version"}': 1,
         'ringway_tls_handshake_failures_total{reason="timeout"}': 1,
