@@ -10,6 +10,7 @@
 #include "ringway/demo/demo_upstreams.h"
 #include "ringway/filter/builtin.h"
 #include "ringway/server/server.h"
+#include "ringway/tls/self_signed.h"
 
 namespace {
 
@@ -29,6 +30,29 @@ bool add_demo_routes(ringway::config::Config& cfg, const ringway::demo::DemoPort
     cfg.routes.push_back(std::move(r));
   }
   return true;
+}
+
+// --demo over HTTPS too (issue 13): on --listen-tls if given, else on 8443 next to the default
+// 8080 listener, with a throwaway self-signed certificate unless --tls-cert names one. Returns
+// the https:// base URL for the hints ("" when no TLS listener is served).
+std::string add_demo_https(ringway::config::Config& cfg, ringway::tls::SelfSigned& made,
+                           std::string& error) {
+  if (cfg.listen_tls.empty()) {
+    if (cfg.listen.size() != 1 || cfg.listen.front().port != 8080) return "";
+    ringway::config::Address a;
+    const std::string& h = cfg.listen.front().host;
+    const std::string host = h.find(':') != std::string::npos ? "[" + h + "]" : h;
+    if (!ringway::config::parse_host_port(host + ":8443", a, error)) return "";
+    cfg.listen_tls.push_back(std::move(a));
+    cfg.listen_tls_client_auth.emplace_back();
+  }
+  if (cfg.tls_certs.empty()) {
+    if (!ringway::tls::make_self_signed(made, error)) return "";
+    cfg.tls_certs.push_back(ringway::config::TlsCertFiles{made.cert, made.key});
+  }
+  const auto& l = cfg.listen_tls.front();
+  const std::string host = l.host == "0.0.0.0" || l.host == "127.0.0.1" ? "localhost" : l.host;
+  return "https://" + host + ":" + std::to_string(l.port);
 }
 
 }  // namespace
@@ -53,9 +77,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   ringway::demo::DemoServer demo;
+  ringway::tls::SelfSigned demo_cert;
   if (cfg.demo) {
     std::string error;
     if (!demo.start(0, 0, error) || !add_demo_routes(cfg, demo.ports(), error)) {
+      std::fprintf(stderr, "ringway: demo: %s\n", error.c_str());
+      return 1;
+    }
+    const std::string https = add_demo_https(cfg, demo_cert, error);
+    if (!error.empty()) {
       std::fprintf(stderr, "ringway: demo: %s\n", error.c_str());
       return 1;
     }
@@ -72,6 +102,14 @@ int main(int argc, char** argv) {
                  "  curl -i %s/nowhere   # 404 problem+json from the gateway\n",
                  demo.ports().users, demo.ports().products, base.c_str(), base.c_str(), base.c_str(),
                  base.c_str(), base.c_str());
+    if (!https.empty() && !demo_cert.cert.empty()) {
+      std::fprintf(stderr, "  curl -i --cacert %s %s/api/users/   # HTTPS, throwaway certificate\n",
+                   demo_cert.cert.c_str(), https.c_str());
+    } else if (!https.empty()) {
+      std::fprintf(stderr, "  curl -i %s/api/users/   # HTTPS\n", https.c_str());
+    }
   }
-  return ringway::server::run(cfg);
+  const int rc = ringway::server::run(cfg);
+  demo_cert.remove();
+  return rc;
 }

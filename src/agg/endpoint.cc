@@ -172,8 +172,10 @@ bool parse_backend(element e, size_t index, const std::vector<std::string_view>&
     } else if (k == "upstream") {
       if (!get_string(field.value, what, b.upstream, error)) return false;
       std::string_view u = b.upstream;
-      if (u.substr(0, 7) != "http://" || u.size() == 7 || u[7] == '/') {
-        error = what + ": expected http://host[:port][/path]";
+      // https:// legs go through the same TLS transport as route upstreams (issue 13).
+      const size_t scheme = u.substr(0, 7) == "http://" ? 7 : u.substr(0, 8) == "https://" ? 8 : 0;
+      if (scheme == 0 || u.size() == scheme || u[scheme] == '/') {
+        error = what + ": expected http[s]://host[:port][/path]";
         return false;
       }
     } else if (k == "path") {

@@ -110,12 +110,12 @@ bool add_flag_aggregate(Config& c, std::string_view v, std::string& e) {
     const bool collection = name.size() > 2 && name.substr(name.size() - 2) == "[]";
     if (collection) name.remove_suffix(2);
     const std::string_view url = colon == std::string_view::npos ? std::string_view{} : leg.substr(colon + 1);
-    constexpr std::string_view kScheme = "http://";
-    if (name.empty() || url.substr(0, kScheme.size()) != kScheme) {
-      e = std::string(usage) + "; '" + std::string(leg) + "' is not NAME:http://HOST:PORT/PATH";
+    const size_t scheme = url.substr(0, 7) == "http://" ? 7 : url.substr(0, 8) == "https://" ? 8 : 0;
+    if (name.empty() || scheme == 0) {
+      e = std::string(usage) + "; '" + std::string(leg) + "' is not NAME:http[s]://HOST:PORT/PATH";
       return false;
     }
-    const size_t slash = url.find('/', kScheme.size());
+    const size_t slash = url.find('/', scheme);
     const std::string_view upstream = url.substr(0, slash);
     const std::string_view leg_path = slash == std::string_view::npos ? "/" : url.substr(slash);
     if (!first) json += ',';

@@ -235,6 +235,12 @@ bool valid_header_name(std::string_view v, std::string& e) {
   return false;
 }
 
+bool set_tls_client_subject_header(Config& c, std::string_view v, std::string& e) {
+  if (!v.empty() && !valid_header_name(v, e)) return false;  // "" = not forwarded
+  c.tls_client_subject_header.assign(v);
+  return true;
+}
+
 bool set_api_key_header(Config& c, std::string_view v, std::string& e) {
   if (!valid_header_name(v, e)) return false;
   c.api_key_header.assign(v);
@@ -291,8 +297,8 @@ bool add_jwt_claim_header(Config& c, std::string_view v, std::string& e) {
 }
 
 bool valid_auth_mode(std::string_view v, std::string& e) {
-  if (v == "none" || v == "api-key" || v == "jwt" || v == "any") return true;
-  e = "expected none, api-key, jwt or any, got '" + std::string(v) + "'";
+  if (v == "none" || v == "api-key" || v == "jwt" || v == "any" || v == "mtls") return true;
+  e = "expected none, api-key, jwt, any or mtls, got '" + std::string(v) + "'";
   return false;
 }
 
@@ -326,6 +332,53 @@ bool add_listen_tls(Config& c, std::string_view v, std::string& e) {
   Address a;
   if (!parse_host_port(std::string(v), a, e)) return false;
   c.listen_tls.push_back(std::move(a));
+  c.listen_tls_client_auth.emplace_back();  // "" = --tls-client-auth
+  return true;
+}
+
+bool set_tls_client_auth(Config& c, std::string_view v, std::string& e);
+
+// "listen_tls": ["HOST:PORT" | {"address": "HOST:PORT", "client_auth": "none|optional|required"}]
+// The object form gives one listener its own client-certificate policy (mTLS on an internal port,
+// none on the public one) under the one --tls-client-ca.
+bool set_listen_tls_json(Config& c, simdjson::dom::element v, const std::string& path,
+                         std::string& e) {
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS) {
+    e = path + ": expected an array of \"HOST:PORT\" or listener objects";
+    return false;
+  }
+  c.listen_tls.clear();
+  c.listen_tls_client_auth.clear();
+  size_t i = 0;
+  for (simdjson::dom::element item : arr) {
+    const std::string item_path = path + "[" + std::to_string(i++) + "]";
+    std::string_view text;
+    if (item.get_string().get(text) == simdjson::SUCCESS) {
+      if (!add_listen_tls(c, text, e)) return e.insert(0, item_path + ": "), false;
+      continue;
+    }
+    simdjson::dom::object obj;
+    if (item.get_object().get(obj) != simdjson::SUCCESS) {
+      e = item_path + ": expected \"HOST:PORT\" or {\"address\", \"client_auth\"}";
+      return false;
+    }
+    std::string_view address, auth;
+    for (auto field : obj) {
+      std::string_view* dst = field.key == "address" ? &address : field.key == "client_auth" ? &auth : nullptr;
+      if (dst == nullptr || field.value.get_string().get(*dst) != simdjson::SUCCESS) {
+        e = item_path + "." + std::string(field.key) + ": " +
+            (dst == nullptr ? "unknown key (address, client_auth)" : "expected a string");
+        return false;
+      }
+    }
+    if (!add_listen_tls(c, address, e)) return e.insert(0, item_path + ".address: "), false;
+    if (!auth.empty()) {
+      Config probe;
+      if (!set_tls_client_auth(probe, auth, e)) return e.insert(0, item_path + ".client_auth: "), false;
+      c.listen_tls_client_auth.back().assign(auth);
+    }
+  }
   return true;
 }
 
@@ -381,6 +434,54 @@ bool set_route_prefix(Route& r, std::string_view v, std::string& e) {
   r.prefix.assign(v);
   return true;
 }
+
+}  // namespace
+
+// "tls": {"ca": FILE, "server_name": NAME, "cert": FILE, "key": FILE, "verify": BOOL} of one
+// upstream object. Files are checked readable here; tls::ClientContext::build loads them.
+bool parse_upstream_tls(simdjson::dom::element v, const std::string& path, UpstreamTls& out,
+                        std::string& e) {
+  simdjson::dom::object obj;
+  if (v.get_object().get(obj) != simdjson::SUCCESS) {
+    e = path + ": expected an object";
+    return false;
+  }
+  for (auto field : obj) {
+    const std::string where = path + "." + std::string(field.key);
+    if (field.key == "verify") {
+      if (field.value.get_bool().get(out.verify) != simdjson::SUCCESS) {
+        e = where + ": expected true or false";
+        return false;
+      }
+      continue;
+    }
+    std::string* dst = field.key == "ca" ? &out.ca : field.key == "server_name" ? &out.server_name
+                     : field.key == "cert" ? &out.cert : field.key == "key" ? &out.key : nullptr;
+    std::string_view text;
+    if (dst == nullptr) {
+      e = where + ": unknown key (ca, server_name, cert, key, verify)";
+      return false;
+    }
+    if (field.value.get_string().get(text) != simdjson::SUCCESS || text.empty()) {
+      e = where + ": expected a non-empty string";
+      return false;
+    }
+    const bool ok = dst == &out.server_name ? visible_ascii(text) : readable_file(text, "file", e);
+    if (!ok) {
+      if (dst == &out.server_name) e = "invalid server name";
+      e.insert(0, where + ": ");
+      return false;
+    }
+    dst->assign(text);
+  }
+  if (out.cert.empty() != out.key.empty()) {
+    e = path + ": \"cert\" and \"key\" go together";
+    return false;
+  }
+  return true;
+}
+
+namespace {
 
 bool add_route_host(Route& r, std::string_view v, std::string& e) {
   // The router compares the Host field without its port, so a port here could never match.
@@ -438,6 +539,15 @@ bool add_access_claim(T& r, std::string_view v, std::string& e) {
     return false;
   }
   r.claims.push_back(NameValue{std::string(v.substr(0, colon)), std::string(v.substr(colon + 1))});
+  return true;
+}
+
+// "client_subjects": the verified client certificate subjects (RFC 2253 text, exact) that an
+// "auth": "mtls" route admits; empty = any verified certificate.
+template <class T>
+bool add_access_client_subject(T& r, std::string_view v, std::string& e) {
+  if (!printable_text(v, "a certificate subject (RFC 2253)", e)) return false;
+  r.client_subjects.emplace_back(v);
   return true;
 }
 
@@ -570,7 +680,7 @@ constexpr Option kOptions[] = {
   {.flag = "redis-failure", .json_key = "redis.failure", .metavar = "deny|allow|local[:N]", .default_text = "deny", .help = "Redis unreachable and leased tokens spent: 429, admit, or enforce 1/N of each cluster limit here", .json_kind = JsonKind::kString, .set = set_redis_failure},
   {.json_key = "redis.password", .json_kind = JsonKind::kString, .set = set_redis_password},
   {.json_key = "redis.database", .json_kind = JsonKind::kScalar, .set = set_count<&Config::redis_database, 0, 1u << 20>},
-  {.flag = "auth", .json_key = "auth", .metavar = "none|api-key|jwt|any", .default_text = "none", .help = "authentication for routes that do not set their own", .json_kind = JsonKind::kString, .set = set_auth},
+  {.flag = "auth", .json_key = "auth", .metavar = "none|api-key|jwt|any|mtls", .default_text = "none", .help = "authentication for routes that do not set their own", .json_kind = JsonKind::kString, .set = set_auth},
   {.flag = "api-key", .json_key = "api_keys", .metavar = "NAME=KEY", .default_text = "none", .help = "API key of consumer NAME (forwarded as X-Consumer); repeatable", .json_kind = JsonKind::kStringList, .set = add_api_key, .clear = [](Config& c) { c.api_keys.clear(); }},
   {.flag = "api-keys-file", .json_key = "api_keys_file", .metavar = "FILE", .default_text = "none", .help = "file of NAME=KEY lines ('#' comments)", .json_kind = JsonKind::kString, .set = set_path<&Config::api_keys_file>},
   {.flag = "api-key-header", .json_key = "api_key_header", .metavar = "NAME", .default_text = "X-API-Key", .help = "request header carrying the API key", .json_kind = JsonKind::kString, .set = set_api_key_header},
@@ -581,13 +691,14 @@ constexpr Option kOptions[] = {
   {.flag = "jwt-issuer", .json_key = "jwt.issuer", .metavar = "ISS", .default_text = "not checked", .help = "required iss claim", .json_kind = JsonKind::kString, .set = set_jwt_issuer},
   {.flag = "jwt-audience", .json_key = "jwt.audiences", .metavar = "AUD", .default_text = "not checked", .help = "accepted aud value; repeatable", .json_kind = JsonKind::kStringList, .set = add_jwt_audience, .clear = [](Config& c) { c.jwt_audiences.clear(); }},
   {.flag = "jwt-claim-header", .json_key = "jwt.claim_headers", .metavar = "CLAIM=HEADER", .default_text = "none", .help = "forward a claim as a request header (client copies removed); repeatable", .json_kind = JsonKind::kStringList, .set = add_jwt_claim_header, .clear = [](Config& c) { c.jwt_claim_headers.clear(); }},
-  {.flag = "listen-tls", .json_key = "listen_tls", .metavar = "HOST:PORT", .default_text = "none", .help = "address to accept TLS clients on; repeatable; needs --tls-cert", .json_kind = JsonKind::kStringList, .set = add_listen_tls, .clear = [](Config& c) { c.listen_tls.clear(); }},
+  {.flag = "listen-tls", .json_key = "listen_tls", .metavar = "HOST:PORT", .default_text = "none", .help = "address to accept TLS clients on; repeatable; needs --tls-cert", .json_kind = JsonKind::kCustom, .set = add_listen_tls, .clear = [](Config& c) { c.listen_tls.clear(); c.listen_tls_client_auth.clear(); }, .json_set = set_listen_tls_json},
   {.flag = "tls-cert", .json_key = "tls.certs", .metavar = "CERT.pem:KEY.pem", .default_text = "none", .help = "certificate chain and key (RSA or ECDSA); repeatable, picked by SNI, the first is the default", .json_kind = JsonKind::kStringList, .set = add_tls_cert, .clear = [](Config& c) { c.tls_certs.clear(); }},
   {.flag = "tls-min-version", .json_key = "tls.min_version", .metavar = "1.2|1.3", .default_text = "1.2", .help = "lowest TLS version accepted", .json_kind = JsonKind::kString, .set = set_tls_min_version},
   {.flag = "tls-ciphers", .json_key = "tls.ciphers", .metavar = "LIST", .default_text = "ECDHE with AES-GCM and CHACHA20-POLY1305", .help = "TLS 1.2 cipher list (OpenSSL syntax, ECDHE AEAD ciphers only)", .json_kind = JsonKind::kString, .set = set_cipher_list<&Config::tls_ciphers>},
   {.flag = "tls-ciphersuites", .json_key = "tls.ciphersuites", .metavar = "LIST", .default_text = "OpenSSL's TLS 1.3 suites", .help = "TLS 1.3 cipher suites (OpenSSL syntax)", .json_kind = JsonKind::kString, .set = set_cipher_list<&Config::tls_ciphersuites>},
   {.flag = "tls-client-ca", .json_key = "tls.client_ca", .metavar = "FILE", .default_text = "none", .help = "CA certificates that client certificates must chain to (mTLS)", .json_kind = JsonKind::kString, .set = set_readable_file<&Config::tls_client_ca>},
   {.flag = "tls-client-auth", .json_key = "tls.client_auth", .metavar = "none|optional|required", .default_text = "none", .help = "ask TLS clients for a certificate; needs --tls-client-ca", .json_kind = JsonKind::kString, .set = set_tls_client_auth},
+  {.flag = "tls-client-subject-header", .json_key = "tls.client_subject_header", .metavar = "NAME", .default_text = "X-Client-Cert-Subject", .help = "request header carrying the verified client certificate subject (client copies removed); \"\" = not forwarded", .json_kind = JsonKind::kString, .set = set_tls_client_subject_header},
   {.flag = "tls-ticket-key-file", .json_key = "tls.ticket_key_file", .metavar = "FILE", .default_text = "random keys, rotated hourly", .help = "session ticket keys, 80 bytes each (nginx format), the first encrypts; share it to resume across gateways", .json_kind = JsonKind::kString, .set = set_readable_file<&Config::tls_ticket_key_file>},
   {.flag = "upstream-ca", .json_key = "upstream_ca", .metavar = "FILE", .default_text = "system CA bundle", .help = "CA certificates for https:// upstreams (replaces the system bundle)", .json_kind = JsonKind::kString, .set = set_readable_file<&Config::upstream_ca>},
   {.flag = "hsts", .json_key = "hsts", .metavar = "SECONDS", .default_text = "off", .help = "add Strict-Transport-Security: max-age=SECONDS to responses on TLS listeners", .json_kind = JsonKind::kScalar, .set = set_count<&Config::hsts_s, 0, kU32Max>},
@@ -621,6 +732,7 @@ constexpr RouteField kRouteFields[] = {
   {.json_key = "cache.max_ttl", .json_kind = JsonKind::kScalar, .set = set_route_cache_duration<&RouteCache::max_ttl_ms>},
   {.json_key = "cache.key_headers", .json_kind = JsonKind::kStringList, .set = add_route_cache_key_header, .clear = [](Route& r) { r.cache.key_headers.clear(); }},
   {.json_key = "cache.allow_authorized", .json_kind = JsonKind::kBool, .set = set_route_cache_bool<&RouteCache::allow_authorized>},
+  {.json_key = "client_subjects", .json_kind = JsonKind::kStringList, .set = add_access_client_subject<Route>, .clear = [](Route& r) { r.client_subjects.clear(); }},
 };
 
 // The gateway's own keys of an "aggregates" element; the rest belongs to agg::parse_endpoint.
@@ -635,6 +747,7 @@ constexpr AggregateField kAggregateFields[] = {
   {.json_key = "health_check", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Aggregate, set_health_check_json>},
   {.json_key = "outlier", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Aggregate, set_outlier_json>},
   {.json_key = "circuit_breaker", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Aggregate, set_circuit_breaker_json>},
+  {.json_key = "client_subjects", .json_kind = JsonKind::kStringList, .set = add_access_client_subject<Aggregate>, .clear = [](Aggregate& a) { a.client_subjects.clear(); }},
 };
 // clang-format on
 

@@ -93,7 +93,11 @@ bool set_aggregates_json(Config& c, simdjson::dom::element value, const std::str
                          std::string& error);
 bool add_flag_aggregate(Config& c, std::string_view value, std::string& error);
 
+// "tls": {"ca", "server_name", "cert", "key", "verify"} of one upstream object (schema.cc).
+bool parse_upstream_tls(simdjson::dom::element v, const std::string& path, UpstreamTls& out,
+                        std::string& e);
 // Traffic management keys (issue 14, traffic.cc): per route or aggregate endpoint.
+// "upstreams": ["URL" | {"url", "weight", "tls"}].
 bool set_route_upstreams_json(Route& r, simdjson::dom::element v, const std::string& path,
                               std::string& error);
 bool set_balance_json(TrafficSettings& t, simdjson::dom::element v, const std::string& path,

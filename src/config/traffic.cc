@@ -119,7 +119,7 @@ bool expect_list(element v, const std::string& path, TrafficSettings& t, std::st
 bool set_route_upstreams_json(Route& r, element v, const std::string& path, std::string& e) {
   simdjson::dom::array arr;
   if (v.get_array().get(arr) != simdjson::SUCCESS) {
-    e = path + ": expected an array of URLs or {\"url\", \"weight\"} objects";
+    e = path + ": expected an array of URLs or {\"url\", \"weight\", \"tls\"} objects";
     return false;
   }
   r.targets.clear();
@@ -128,10 +128,11 @@ bool set_route_upstreams_json(Route& r, element v, const std::string& path, std:
     const std::string item_path = path + "[" + std::to_string(i++) + "]";
     std::string_view url;
     uint32_t weight = 1;
+    std::shared_ptr<UpstreamTls> tls;  // the upstream's own TLS settings (issue 13)
     object obj;
     if (item.get_string().get(url) != simdjson::SUCCESS) {
       if (item.get_object().get(obj) != simdjson::SUCCESS) {
-        e = item_path + ": expected a URL or an object {\"url\", \"weight\"}";
+        e = item_path + ": expected a URL or an object {\"url\", \"weight\", \"tls\"}";
         return false;
       }
       for (auto m : obj) {
@@ -143,8 +144,11 @@ bool set_route_upstreams_json(Route& r, element v, const std::string& path, std:
           }
         } else if (m.key == "weight") {
           if (!count(m.value, key_path, 1, 1000, weight, e)) return false;
+        } else if (m.key == "tls") {
+          tls = std::make_shared<UpstreamTls>();
+          if (!parse_upstream_tls(m.value, key_path, *tls, e)) return false;
         } else {
-          e = key_path + ": unknown key";
+          e = key_path + ": unknown key (url, weight, tls)";
           return false;
         }
       }
@@ -159,6 +163,11 @@ bool set_route_upstreams_json(Route& r, element v, const std::string& path, std:
       e = item_path + ": " + err;
       return false;
     }
+    if (tls != nullptr && !t.tls) {
+      e = item_path + ": \"tls\" needs an https:// URL";
+      return false;
+    }
+    t.tls_settings = std::move(tls);
     t.weight = weight;
     r.targets.push_back(std::move(t));
   }

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "filter/api_key/api_key.h"
+#include "filter/client_cert/client_cert.h"
 #include "filter/jwt/jwt.h"
 #include "filter/rate_limit/cluster_lease.h"
 #include "filter/rate_limit/rate_limit.h"
@@ -119,6 +120,10 @@ bool build_auth(const config::Config& cfg, std::vector<std::unique_ptr<FilterFac
 
   jwt::RouteAuth default_auth;
   if (!mode_of(cfg.auth, default_auth.mode, "--auth", error)) return false;
+  if (default_auth.mode == jwt::AuthMode::kMtls && cfg.tls_client_ca.empty()) {
+    error = "--auth mtls needs --tls-client-ca and --tls-client-auth";
+    return false;
+  }
   bool any_auth = default_auth.mode != jwt::AuthMode::kNone;
   std::vector<jwt::RouteAuth> routes(access_count(cfg));
   for (size_t i = 0; i < routes.size(); ++i) {
@@ -127,6 +132,15 @@ bool build_auth(const config::Config& cfg, std::vector<std::unique_ptr<FilterFac
     ra.mode = default_auth.mode;
     if (!r.auth.empty() && !mode_of(r.auth, ra.mode, route_name(cfg, i) + ".auth", error)) return false;
     ra.scopes = r.scopes;
+    ra.subjects = r.client_subjects;
+    if (!ra.subjects.empty() && ra.mode != jwt::AuthMode::kMtls) {
+      error = route_name(cfg, i) + ": \"client_subjects\" need \"auth\": \"mtls\"";
+      return false;
+    }
+    if (ra.mode == jwt::AuthMode::kMtls && cfg.tls_client_ca.empty()) {
+      error = route_name(cfg, i) + ": auth mtls needs --tls-client-ca and --tls-client-auth";
+      return false;
+    }
     for (const config::NameValue& c : r.claims) ra.claims.push_back(jwt::RequiredClaim{c.name, c.value});
     if ((!ra.scopes.empty() || !ra.claims.empty()) && ra.mode != jwt::AuthMode::kJwt) {
       error = route_name(cfg, i) + ": \"scopes\"/\"claims\" need \"auth\": \"jwt\"";
@@ -230,6 +244,12 @@ bool build_rate_limits(const config::Config& cfg, std::vector<std::unique_ptr<Fi
       return false;
     }
   }
+  for (const rate_limit::RateLimitSpec& s : specs) {
+    if (s.key == rate_limit::KeySource::kClientCert && cfg.tls_client_ca.empty()) {
+      error = "--rate-limit: key=client-cert needs --tls-client-ca and --tls-client-auth";
+      return false;
+    }
+  }
   rate_limit::RateLimitOptions opts;
   opts.max_keys = cfg.rate_limit_keys;
   opts.max_local_keys = std::min(opts.max_local_keys, cfg.rate_limit_keys);
@@ -242,12 +262,20 @@ bool build_rate_limits(const config::Config& cfg, std::vector<std::unique_ptr<Fi
   return true;
 }
 
+// With client certificates asked for on any listener, the verified subject goes to the upstream in
+// one header; a client's own copy is removed on every request, TLS or not, verified or not.
+void build_client_cert(const config::Config& cfg, std::vector<std::unique_ptr<FilterFactory>>& out) {
+  if (cfg.tls_client_ca.empty() || cfg.tls_client_subject_header.empty()) return;
+  out.push_back(std::make_unique<client_cert::ClientCertFilterFactory>(cfg.tls_client_subject_header));
+}
+
 }  // namespace
 
 bool build_builtin_filters(const config::Config& cfg,
                            std::vector<std::unique_ptr<FilterFactory>>& out, std::string& error) {
   // Auth first: a rate limit keyed by api-key or jwt-sub reads the identity auth established,
   // and an unauthenticated request should not spend a consumer's quota.
+  build_client_cert(cfg, out);
   return build_auth(cfg, out, error) && build_rate_limits(cfg, out, error);
 }
 

@@ -12,7 +12,7 @@ namespace {
 
 // Keys, punctuation, "null"s and eight numbers of at most 20 digits each; generous on purpose,
 // it is only used to decide whether a record surely fits.
-constexpr size_t kFixedOverhead = 512;
+constexpr size_t kFixedOverhead = 640;  // keys, numbers, the tls object's keys
 
 char* put(char* out, std::string_view s) {
   std::memcpy(out, s.data(), s.size());
@@ -96,7 +96,8 @@ char* AccessLog::write_time(char* out, int64_t unix_ms) {
 
 bool AccessLog::append(const AccessRecord& r) {
   const size_t strings = r.client.size() + r.method.size() + r.target.size() +
-                         r.upstream.size() + r.route.size() + r.request_id.size();
+                         r.upstream.size() + r.route.size() + r.request_id.size() +
+                         r.tls_version.size() + r.tls_cipher.size() + r.tls_sni.size();
   const size_t bound = kFixedOverhead + core::json_escaped_max(strings);
   if (bound > cap_ - active_len_) {
     ++dropped_;
@@ -132,6 +133,15 @@ bool AccessLog::append(const AccessRecord& r) {
   p = put_string_or_null(p, r.route);
   p = put(p, ",\"request_id\":");
   p = put_string_or_null(p, r.request_id);
+  if (!r.tls_version.empty()) {
+    p = put(p, ",\"tls\":{\"version\":");
+    p = put_string_or_null(p, r.tls_version);
+    p = put(p, ",\"cipher\":");
+    p = put_string_or_null(p, r.tls_cipher);
+    p = put(p, ",\"sni\":");
+    p = put_string_or_null(p, r.tls_sni);
+    p = put(p, r.tls_resumed ? ",\"resumed\":true}" : ",\"resumed\":false}");
+  }
   p = put(p, "}\n");
   active_len_ += static_cast<size_t>(p - begin);
   return true;

@@ -97,6 +97,8 @@ void WorkerMetrics::add_to(MetricsSnapshot& out) const {
   out.auth_rejected += auth_rejected_.load();
   out.access_log_dropped += access_log_dropped_.load();
   out.accept_paused += accept_paused_.load();
+  for (size_t i = 0; i < 4; ++i) out.tls_handshakes[i] += tls_handshakes_[i].load();
+  for (size_t i = 0; i < kTlsFailureReasonCount; ++i) out.tls_failures[i] += tls_failures_[i].load();
 }
 
 MetricsRegistry::MetricsRegistry(size_t shard_count, std::vector<std::string> route_labels)
@@ -196,8 +198,27 @@ void MetricsRegistry::render_prometheus(std::string& out) const {
     sample(out, "tls_certificate_reloads_total", "result=\"ok\"", tls_reloads_ok_.load(std::memory_order_relaxed));
     sample(out, "tls_certificate_reloads_total", "result=\"failed\"",
            tls_reloads_failed_.load(std::memory_order_relaxed));
+    header(out, "tls_handshakes_total", "counter", "Completed TLS handshakes with clients.");
+    for (size_t i = 0; i < 4; ++i) {
+      const std::string labels = std::string("version=\"") + (i >= 2 ? "TLSv1.3" : "TLSv1.2") +
+                                 "\",resumed=\"" + (i % 2 == 1 ? "true" : "false") + "\"";
+      sample(out, "tls_handshakes_total", labels.c_str(), s.tls_handshakes[i]);
+    }
+    header(out, "tls_handshake_failures_total", "counter",
+           "TLS handshakes with clients that failed, by reason.");
+    for (size_t i = 0; i < kTlsFailureReasonCount; ++i) {
+      const std::string labels = std::string("reason=\"") + kTlsFailureReasons[i] + "\"";
+      sample(out, "tls_handshake_failures_total", labels.c_str(), s.tls_failures[i]);
+    }
   }
   for (const auto& render : sections_) render(out);
+}
+
+size_t tls_failure_index(std::string_view reason) {
+  for (size_t i = 0; i + 1 < kTlsFailureReasonCount; ++i) {
+    if (reason == kTlsFailureReasons[i]) return i;
+  }
+  return kTlsFailureReasonCount - 1;
 }
 
 }  // namespace ringway::obs

@@ -30,6 +30,15 @@ ClientSettings client_settings(const config::Config& cfg) {
   return s;
 }
 
+ClientSettings client_settings(const config::Config& cfg, const config::UpstreamTls& own) {
+  ClientSettings s = client_settings(cfg);
+  if (!own.ca.empty()) s.ca_file = own.ca;
+  s.cert_file = own.cert;
+  s.key_file = own.key;
+  s.verify = own.verify;
+  return s;
+}
+
 std::unique_ptr<ClientContext> ClientContext::build(const ClientSettings& s, std::string& error) {
   ERR_clear_error();
   std::unique_ptr<ClientContext> out(new ClientContext());

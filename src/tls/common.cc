@@ -151,4 +151,13 @@ std::string_view failure_reason(const SSL* ssl, unsigned long err) {
   }
 }
 
+int verify_mode(ClientAuth a) {
+  switch (a) {
+    case ClientAuth::kNone: return SSL_VERIFY_NONE;
+    case ClientAuth::kOptional: return SSL_VERIFY_PEER;
+    case ClientAuth::kRequired: return SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  }
+  return SSL_VERIFY_NONE;
+}
+
 }  // namespace ringway::tls::detail

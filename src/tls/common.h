@@ -24,6 +24,10 @@ bool apply_protocol_policy(SSL_CTX* ctx, Version min_version, const std::string&
 bool load_cert_and_key(SSL_CTX* ctx, const std::string& cert, const std::string& key,
                        std::string& error);
 
+// SSL verify flags for a client-certificate policy: none asks for nothing; optional asks and
+// verifies what comes; required also refuses a handshake without one (RFC 8446 4.4.2.4).
+int verify_mode(ClientAuth a);
+
 // The stable reason of a failed handshake or read: from the certificate verification result of
 // this SSL, else from the OpenSSL error reason code err (ERR_GET_REASON of the first error).
 std::string_view failure_reason(const SSL* ssl, unsigned long err);

@@ -205,7 +205,9 @@ SSL_CTX* new_ctx(const ServerSettings& s, const std::shared_ptr<TicketKeys>& key
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
   SSL_CTX_set_ex_data(ctx, keys_index(), new std::shared_ptr<TicketKeys>(keys));
   SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
-  if (s.client_auth != ClientAuth::kNone) {
+  // The CA is loaded whenever it is named: a listener may ask for certificates (Session::
+  // set_client_auth) even where the default is none.
+  if (!s.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, s.client_ca_file.c_str(), nullptr) != 1) {
       error = "cannot load client CA file '" + s.client_ca_file + "': " + detail::take_error_text();
       return fail();
@@ -217,17 +219,21 @@ SSL_CTX* new_ctx(const ServerSettings& s, const std::shared_ptr<TicketKeys>& key
       return fail();
     }
     SSL_CTX_set_client_CA_list(ctx, cas);
-    SSL_CTX_set_verify(ctx,
-                       SSL_VERIFY_PEER | (s.client_auth == ClientAuth::kRequired
-                                              ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                              : 0),
-                       nullptr);
+    SSL_CTX_set_verify(ctx, detail::verify_mode(s.client_auth), nullptr);
     SSL_CTX_set_verify_depth(ctx, 8);
   }
   return ctx;
 }
 
 }  // namespace
+
+bool client_auth_from_name(std::string_view name, ClientAuth& out) {
+  if (name == "none") out = ClientAuth::kNone;
+  else if (name == "optional") out = ClientAuth::kOptional;
+  else if (name == "required") out = ClientAuth::kRequired;
+  else return false;
+  return true;
+}
 
 ServerSettings server_settings(const config::Config& cfg) {
   ServerSettings s;

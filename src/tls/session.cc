@@ -89,6 +89,8 @@ std::unique_ptr<Session> Session::server(const ServerContext& ctx) {
   return s;
 }
 
+void Session::set_client_auth(ClientAuth a) { SSL_set_verify(ssl_, detail::verify_mode(a), nullptr); }
+
 std::unique_ptr<Session> Session::client(ClientContext& ctx, std::string_view server_name,
                                          std::string cache_key) {
   // Verifying a chain without checking that it names the server proves nothing (RFC 9110 4.3.4).
@@ -310,7 +312,7 @@ void Session::store_session(SSL_SESSION* s) {
   }
 }
 
-Session::Info Session::info() const {
+Session::Info Session::info(bool with_subject) const {
   Info i;
   i.failure = failure_;
   if (const char* sni = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) i.sni = sni;
@@ -322,6 +324,13 @@ Session::Info Session::info() const {
   SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
   if (alpn != nullptr) i.alpn = std::string_view(reinterpret_cast<const char*>(alpn), alpn_len);
   i.resumed = SSL_session_reused(ssl_) == 1;
+  if (with_subject) i.peer_subject = peer_subject();
+  return i;
+}
+
+std::string_view Session::peer_subject() const {
+  if (subject_known_ || !established_) return peer_subject_;
+  subject_known_ = true;
   X509* peer = SSL_get0_peer_certificate(ssl_);
   if (peer != nullptr && (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) != 0 &&
       SSL_get_verify_result(ssl_) == X509_V_OK) {
@@ -331,11 +340,11 @@ Session::Info Session::info() const {
       X509_NAME_print_ex(mem, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
       char* data = nullptr;
       const long len = BIO_get_mem_data(mem, &data);
-      if (len > 0) i.peer_subject.assign(data, static_cast<size_t>(len));
+      if (len > 0) peer_subject_.assign(data, static_cast<size_t>(len));
       BIO_free(mem);
     }
   }
-  return i;
+  return peer_subject_;
 }
 
 }  // namespace ringway::tls

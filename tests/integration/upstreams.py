@@ -438,3 +438,39 @@ def refused_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class TlsEchoUpstream(Upstream):
+    """The echo upstream behind TLS (Python ssl, server side). With client_ca it asks for a client
+    certificate and refuses a handshake without one signed by that CA (mTLS origination tests);
+    the subjects of the verified client certificates it saw are in `peers`."""
+
+    def __init__(self, name: str, cert: str, key: str, client_ca: str | None = None):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        if client_ca is not None:
+            self.ctx.load_verify_locations(client_ca)
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.handshakes = 0
+        self.refused = 0
+        self.peers: list[str] = []
+        super().__init__(name)
+        self.url = f"https://localhost:{self.port}"
+
+    def _serve(self, s, rec):
+        import ssl
+        try:
+            s.settimeout(5)
+            ss = self.ctx.wrap_socket(s, server_side=True)
+        except (ssl.SSLError, OSError):
+            with self.lock:
+                self.refused += 1
+            s.close()
+            return
+        peer = ss.getpeercert()
+        with self.lock:
+            self.handshakes += 1
+            if peer:
+                self.peers.append(",".join(f"{k}={v}" for rdn in peer["subject"] for k, v in rdn))
+        super()._serve(ss, rec)

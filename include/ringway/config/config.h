@@ -26,11 +26,22 @@ struct Address {
 };
 
 // One upstream URL of a route, e.g. http://127.0.0.1:8001/v1
+// Per-upstream TLS settings (issue 13), from {"url": "https://...", "tls": {...}} in the JSON
+// config; absent = the global ones (--upstream-ca, verify, no client certificate).
+struct UpstreamTls {
+  std::string ca;           // replaces --upstream-ca / the system bundle for this upstream
+  std::string server_name;  // SNI and the name checked; "" = the URL's host
+  std::string cert;         // client certificate (mTLS origination), PEM with chain
+  std::string key;
+  bool verify = true;       // false: no certificate or name check (warned about at start)
+};
+
 struct Target {
   Address address;
   std::string authority;  // "host:port" as written in the URL (port omitted if it was omitted)
   std::string base_path;  // URL path without trailing '/', "" when the URL has none
   bool tls = false;       // https:// (default port 443); address.host is the SNI/verified name
+  std::shared_ptr<const UpstreamTls> tls_settings;  // nullptr: the global settings
   uint32_t weight = 1;    // {"url": ..., "weight": N} (issue 14): share of its route's traffic
 };
 
@@ -84,12 +95,14 @@ struct NameValue {
 // filter libraries.
 struct Access {
   // Authentication (issue 6).
-  std::string auth;                   // "" (use Config::auth), none, api-key, jwt or any
+  std::string auth;                   // "" (use Config::auth), none, api-key, jwt, any or mtls
   std::vector<std::string> scopes;    // JWT scopes all required here
   std::vector<NameValue> claims;      // JWT claims required (value "" = only present)
   // Rate limits scoped to this route or endpoint (issue 5): SPEC text as for --rate-limit,
   // without route=.
   std::vector<std::string> rate_limits;
+  // mTLS (issue 13): subjects an "auth": "mtls" route admits (exact RFC 2253 text); empty = any.
+  std::vector<std::string> client_subjects;
 };
 
 // A route's response cache (issue 16): "cache": {"enabled", "size", "default_ttl", "max_ttl",
@@ -190,12 +203,16 @@ struct Config {
 
   // TLS (issue 13). Files are checked readable here; tls::ServerContext::build loads them.
   std::vector<Address> listen_tls;           // --listen-tls HOST:PORT (repeatable)
+  // Parallel to listen_tls: that listener's client_auth from the JSON object form
+  // ({"address", "client_auth"}), "" = tls_client_auth.
+  std::vector<std::string> listen_tls_client_auth;
   std::vector<TlsCertFiles> tls_certs;       // --tls-cert CERT:KEY (repeatable; first = default)
   std::string tls_min_version = "1.2";       // --tls-min-version 1.2|1.3
   std::string tls_ciphers;                   // --tls-ciphers (TLS 1.2 list), "" = built-in
   std::string tls_ciphersuites;              // --tls-ciphersuites (TLS 1.3), "" = built-in
   std::string tls_client_ca;                 // --tls-client-ca FILE
   std::string tls_client_auth = "none";      // --tls-client-auth none|optional|required
+  std::string tls_client_subject_header = "X-Client-Cert-Subject";  // "" = not forwarded
   std::string tls_ticket_key_file;           // --tls-ticket-key-file FILE (80-byte keys)
   std::string upstream_ca;                   // --upstream-ca FILE (replaces the system bundle)
   uint32_t hsts_s = 0;                       // --hsts SECONDS (0: no Strict-Transport-Security)

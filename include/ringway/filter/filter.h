@@ -63,6 +63,9 @@ struct RequestContext {
   std::string_view client_ip;     // text form of the client address
   uint64_t now_ns = 0;            // CLOCK_MONOTONIC
   http::HeaderEdits& edits;       // changes to the forwarded request head
+  // Subject (RFC 2253) of the client certificate the TLS handshake verified; "" if none. Set by
+  // the engine after construction; valid for the whole exchange (the session owns it).
+  std::string_view peer_subject;
   LocalReply reply;               // filled by a filter that returns kRespond
 
   // Fields added to the client's response when the request is forwarded (e.g. RateLimit).

@@ -26,6 +26,12 @@ struct AccessRecord {
   int64_t upstream_us = -1;        // request sent -> response head; < 0 -> null
   std::string_view route;          // route prefix; empty -> null (no route matched)
   std::string_view request_id;     // empty -> null
+  // TLS connections only (issue 13): "tls": {"version", "cipher", "sni", "resumed"}; the object
+  // is left out when tls_version is empty.
+  std::string_view tls_version;    // "TLSv1.3"
+  std::string_view tls_cipher;
+  std::string_view tls_sni;        // empty -> null
+  bool tls_resumed = false;
 };
 
 class AccessLog {

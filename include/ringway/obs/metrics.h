@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ringway::obs {
@@ -28,6 +29,17 @@ enum class UpstreamErrorKind : uint8_t {
   kProtocol,
 };
 inline constexpr size_t kUpstreamErrorKindCount = 5;
+
+// TLS handshake failures on client connections (issue 13), by the stable reason tls::Session
+// reports; "timeout" and "closed" (the client left mid-handshake) come from the engine. A reason
+// not listed counts as "other" (the last).
+inline constexpr std::array<const char*, 18> kTlsFailureReasons = {
+    "no_shared_cipher", "protocol_version", "unknown_ca", "certificate_verify_failed", "expired",
+    "hostname_mismatch", "no_client_certificate", "peer_unknown_ca", "peer_rejected_certificate",
+    "peer_handshake_failure", "no_application_protocol", "renegotiation_refused", "http_request",
+    "bad_record", "handshake_failed", "timeout", "closed", "other"};
+inline constexpr size_t kTlsFailureReasonCount = kTlsFailureReasons.size();
+size_t tls_failure_index(std::string_view reason);
 
 enum class BodyDirection : uint8_t { kUpload, kDownload };  // upload: client -> upstream
 enum class BodyMode : uint8_t { kSplice, kCopy };
@@ -70,6 +82,8 @@ struct MetricsSnapshot {
   uint64_t auth_rejected = 0;
   uint64_t access_log_dropped = 0;  // lines not written because the log could not keep up
   uint64_t accept_paused = 0;       // accepting paused: the process ran out of descriptors
+  std::array<uint64_t, 4> tls_handshakes{};  // [tls13 * 2 + resumed]
+  std::array<uint64_t, kTlsFailureReasonCount> tls_failures{};
 };
 
 // One worker's counters. Every mutating method must be called from the owning worker only.
@@ -106,6 +120,8 @@ class alignas(kCacheLine) WorkerMetrics {
   void count_auth_rejected() { auth_rejected_.add(); }
   void count_access_log_dropped() { access_log_dropped_.add(); }
   void count_accept_paused() { accept_paused_.add(); }
+  void count_tls_handshake(bool tls13, bool resumed) { tls_handshakes_[tls13 * 2 + resumed].add(); }
+  void count_tls_failure(std::string_view reason) { tls_failures_[tls_failure_index(reason)].add(); }
 
   size_t route_count() const { return route_count_; }
 
@@ -133,6 +149,8 @@ class alignas(kCacheLine) WorkerMetrics {
   SingleWriterCounter auth_rejected_;
   SingleWriterCounter access_log_dropped_;
   SingleWriterCounter accept_paused_;
+  SingleWriterCounter tls_handshakes_[4];
+  SingleWriterCounter tls_failures_[kTlsFailureReasonCount];
   size_t route_count_;
   std::unique_ptr<RouteCounters[]> routes_;
 };

@@ -16,6 +16,10 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_session_st SSL_SESSION;
 
+namespace ringway::config {
+struct UpstreamTls;
+}
+
 namespace ringway::tls {
 
 struct ClientSettings {
@@ -32,6 +36,8 @@ struct ClientSettings {
 // The upstream rows of the configuration (--upstream-ca) as settings; one per worker is built
 // from them.
 ClientSettings client_settings(const config::Config& cfg);
+// One upstream's own "tls" settings on top of those (its CA replaces --upstream-ca).
+ClientSettings client_settings(const config::Config& cfg, const config::UpstreamTls& own);
 
 class ClientContext {
  public:

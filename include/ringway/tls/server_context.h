@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringway/tls/ticket_keys.h"
@@ -23,6 +24,8 @@ namespace ringway::tls {
 
 enum class Version : uint8_t { kTls12, kTls13 };
 enum class ClientAuth : uint8_t { kNone, kOptional, kRequired };
+// "none" | "optional" | "required" (the config's spelling); false for anything else.
+bool client_auth_from_name(std::string_view name, ClientAuth& out);
 
 struct CertKeyFiles {
   std::string cert;  // PEM: leaf first, then its chain

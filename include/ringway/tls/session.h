@@ -22,7 +22,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "ringway/tls/server_context.h"  // ClientAuth
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -69,6 +72,10 @@ class Session {
 
   // Terminating side. nullptr only if OpenSSL cannot allocate.
   static std::unique_ptr<Session> server(const ServerContext& ctx);
+  // Server side, before the handshake: this connection's client-certificate policy instead of
+  // its context's (a listener of its own; the context must name a client CA for anything but
+  // kNone).
+  void set_client_auth(ClientAuth a);
   // Originating side: server_name is sent as SNI (unless it is an IP literal, RFC 6066 3) and
   // checked against the certificate (RFC 9110 4.3.4) when ctx verifies. cache_key names the
   // target in ctx's session cache ("" = no resumption), e.g. "host:port". nullptr when ctx
@@ -114,7 +121,14 @@ class Session {
   // data) and our output buffer if it is empty. They come back on the next use.
   void release_buffers();
 
-  Info info() const;
+  // with_subject false leaves peer_subject empty (no copy: the per-request access log path).
+  Info info(bool with_subject = true) const;
+  // The verified peer certificate's subject (RFC 2253, controls and non-ASCII escaped), "" if the
+  // peer sent none or it was not verified. Computed once per connection, then a view of it.
+  std::string_view peer_subject() const;
+  // True on the first call only: the engine counts each connection's handshake (success or
+  // failure) once.
+  bool mark_counted() { return !std::exchange(counted_, true); }
   // Short stable reason for metrics ("unknown_ca", "no_shared_cipher", "protocol_version",
   // "bad_record", "certificate_verify_failed", "hostname_mismatch", "expired", ...); "" if none.
   std::string_view failure() const { return failure_; }
@@ -142,6 +156,9 @@ class Session {
   std::vector<char> spare_;  // a sent buffer, reused so taking output allocates nothing
   size_t out_off_ = 0;
   std::string_view failure_;
+  mutable std::string peer_subject_;  // peer_subject() cache
+  mutable bool subject_known_ = false;
+  bool counted_ = false;
   bool established_ = false;
   bool peer_closed_ = false;
   bool sent_close_ = false;

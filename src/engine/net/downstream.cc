@@ -37,6 +37,14 @@ void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
     const bool tls = !admin && slot < listen_tls_.size() && listen_tls_[slot];
     std::unique_ptr<tls::Session> session;
     if (tls) session = tls::Session::server(*shared_.tls_server.load(std::memory_order_acquire));
+    // A listener with its own client-certificate policy (JSON "listen_tls" objects; TLS
+    // listeners come after the plaintext ones).
+    const size_t tls_index = slot - cfg_.listen.size();
+    tls::ClientAuth auth;
+    if (session != nullptr && tls_index < cfg_.listen_tls_client_auth.size() &&
+        tls::client_auth_from_name(cfg_.listen_tls_client_auth[tls_index], auth)) {
+      session->set_client_auth(auth);
+    }
     if (draining_ || open_clients_ >= cfg_.max_connections || (tls && session == nullptr)) {
       close(res);
     } else {
@@ -154,6 +162,7 @@ void Worker::on_client_recv(DownstreamConn& c, int res, uint32_t flags) {
 // What the transport made of received bytes.
 void Worker::on_client_plaintext(DownstreamConn& c, net::RecvResult r) {
   flush_transport(c);  // a handshake flight, a session ticket
+  if (c.transport.tls()) note_client_tls(c, r);
   switch (r) {
     case net::RecvResult::kData:
       break;
@@ -251,6 +260,7 @@ void Worker::set_timer(DownstreamConn& c, TimerKind kind) {
 
 void Worker::close_client(DownstreamConn& c, bool abort) {
   if (c.closing) return;
+  if (c.transport.tls()) note_client_tls_closed(c, false);
   c.closing = true;
   c.abort = abort;
   set_timer(c, TimerKind::kNone);

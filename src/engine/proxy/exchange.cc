@@ -189,6 +189,7 @@ void Worker::start_exchange(DownstreamConn& c, const http::Request& req) {
   ex.has_body = has_body;
   ex.rs->edits = http::HeaderEdits{};
   filter::RequestContext& ctx = ex.rs->ctx.emplace(req, m, c.ip(), now_ns_, ex.rs->edits);
+  if (c.transport.tls()) ctx.peer_subject = c.transport.session()->peer_subject();  // mTLS
   ctx.resumer = filter::Resumer{this, ex.index, ex.gen};
   run_request_filters(ex);
 }
@@ -697,6 +698,7 @@ void Worker::log_exchange(DownstreamConn& c) {
   }
   if (ex.route != nullptr) r.route = ex.route->prefix;
   if (ex.agg != nullptr) r.route = cfg_.aggregates[ex.agg->index].endpoint->path;
+  if (c.transport.tls()) describe_tls(c, r);
   if (!access_log_.append(r)) metrics_->count_access_log_dropped();
   if (access_log_.should_flush()) flush_access_log(false);
 }

@@ -62,6 +62,15 @@ int run(const config::Config& cfg) {
     shared.tls_server.store(ctx.get(), std::memory_order_release);
     shared.tls_contexts.push_back(std::move(ctx));
   }
+  for (const config::Route& r : cfg.routes) {
+    for (const config::Target& t : r.targets) {
+      if (t.tls_settings != nullptr && !t.tls_settings->verify) {
+        std::fprintf(stderr, "ringway: warning: upstream https://%s (route %s) is not verified "
+                     "(\"verify\": false): anyone on the path can impersonate it\n",
+                     t.authority.c_str(), r.prefix.c_str());
+      }
+    }
+  }
   for (const config::NameValue& h : cfg.add_headers) shared.add_headers.push_back({h.name, h.value});
   std::string filter_error;
   if (!filter::build_builtin_filters(cfg, shared.filters, filter_error)) {

@@ -137,6 +137,12 @@ bool Worker::setup(std::string& error) {
     admin_accept_armed_ = true;
   }
   for (const config::Target* t : clusters_.instances()) {
+    if (t->tls && t->tls_settings != nullptr) {  // its own settings (issue 13)
+      auto& own = tls_clients_[t->tls_settings.get()];
+      if (own == nullptr) own = tls::ClientContext::build(tls::client_settings(cfg_, *t->tls_settings), error);
+      if (own == nullptr) return false;
+      continue;
+    }
     if (!t->tls || tls_client_ != nullptr) continue;
     // One per worker: its session cache then needs no lock (tls/client_context.h).
     tls_client_ = tls::ClientContext::build(tls::client_settings(cfg_), error);
@@ -353,6 +359,7 @@ void Worker::on_timer(DownstreamConn& c) {
       return;
     case TimerKind::kHeader:
       if (!c.transport.ready()) {  // a TLS handshake that did not finish in time: nothing to say
+        note_client_tls_closed(c, true);
         close_client(c, false);
         return;
       }

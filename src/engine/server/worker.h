@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ringway/agg/merger.h"
@@ -318,6 +319,14 @@ class Worker : public filter::ResumeTarget {
   std::vector<DownstreamConn*> tls_deliveries_;  // TLS plaintext held back, delivered by the loop
   std::vector<UpstreamConn*> up_tls_deliveries_;
   std::unique_ptr<tls::ClientContext> tls_client_;  // this worker's, when an upstream is https
+  // mTLS / per-upstream TLS (issue 13): one context per upstream with its own "tls" settings.
+  std::unordered_map<const config::UpstreamTls*, std::unique_ptr<tls::ClientContext>> tls_clients_;
+  tls::ClientContext& tls_client_for(const config::Target& t);
+  // TLS visibility (issue 13, net/tls_stats.cc): handshakes and failures on client connections
+  // into /metrics, the session's parameters into an access log record.
+  void note_client_tls(DownstreamConn& c, net::RecvResult r);
+  void note_client_tls_closed(DownstreamConn& c, bool timed_out);
+  static void describe_tls(const DownstreamConn& c, obs::AccessRecord& r);
   proxy::PipeCache pipes_;
   uint32_t up_head_cap_ = 0;                   // room for a rebuilt upstream head (forward or leg)
   std::string hsts_;                           // "max-age=N" for responses over TLS, or empty

@@ -74,7 +74,9 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
   std::unique_ptr<tls::Session> session;
   if (t.tls) {
     // SNI and the certificate check use the URL's host; the session cache is per authority.
-    session = tls::Session::client(*tls_client_, t.address.host, t.authority);
+    const bool named = t.tls_settings != nullptr && !t.tls_settings->server_name.empty();
+    session = tls::Session::client(tls_client_for(t), named ? t.tls_settings->server_name : t.address.host,
+                                   t.authority);
     if (session == nullptr) {
       close(fd);
       release_connection_units(instance, true, true);

@@ -1,4 +1,4 @@
-// The per-route auth filter: none | api-key | jwt | any, with RFC 6750 bearer semantics.
+// The per-route auth filter: none | api-key | jwt | any | mtls, with RFC 6750 bearer semantics.
 #include "filter/jwt/jwt.h"
 #include "ringway/core/ascii.h"
 
@@ -63,6 +63,8 @@ class AuthFilter final : public Filter {
         return run_jwt(ctx, ra, /*any=*/false);
       case AuthMode::kApiKey:
         return run_api_key(ctx);
+      case AuthMode::kMtls:
+        return run_mtls(ctx, ra);
       case AuthMode::kAny: {
         std::string_view token;
         if (find_bearer(ctx.request, token) != Bearer::kAbsent) return run_jwt(ctx, ra, true);
@@ -124,6 +126,26 @@ class AuthFilter final : public Filter {
     return Verdict::kContinue;
   }
 
+  // The identity is the certificate the handshake verified (RFC 8446 4.4.2.4); nothing in the
+  // request can stand in for it. No WWW-Authenticate challenge: HTTP has no scheme for a TLS
+  // client certificate, the client must reconnect with one.
+  static Verdict run_mtls(RequestContext& ctx, const RouteAuth& ra) {
+    if (ctx.peer_subject.empty()) {
+      ctx.reply.status = 401;
+      ctx.reply.detail = "a verified TLS client certificate is required";
+      ctx.reply.header_count = 0;
+      return Verdict::kRespond;
+    }
+    if (ra.subjects.empty()) return Verdict::kContinue;
+    for (const std::string& s : ra.subjects) {
+      if (s == ctx.peer_subject) return Verdict::kContinue;
+    }
+    ctx.reply.status = 403;
+    ctx.reply.detail = "this client certificate is not allowed here";
+    ctx.reply.header_count = 0;
+    return Verdict::kRespond;
+  }
+
   static void add_api_key_challenge(RequestContext& ctx) {
     if (ctx.reply.header_count < LocalReply::kMaxHeaders) {
       ctx.reply.headers[ctx.reply.header_count++] = http::Header{"WWW-Authenticate", "ApiKey"};
@@ -168,6 +190,10 @@ bool AuthFilterFactory::validate(std::string& error) const {
     }
     if ((!ra.scopes.empty() || !ra.claims.empty()) && ra.mode != AuthMode::kJwt) {
       error = where + ": required scopes/claims need auth mode jwt";
+      return false;
+    }
+    if (!ra.subjects.empty() && ra.mode != AuthMode::kMtls) {
+      error = where + ": client subjects need auth mode mtls";
       return false;
     }
     return true;

@@ -118,12 +118,14 @@ struct RequiredClaim {
   std::string name;
   std::string value;
 };
-enum class AuthMode : uint8_t { kNone, kApiKey, kJwt, kAny };
-bool auth_mode_from_name(std::string_view name, AuthMode& out);  // none|api-key|jwt|any
+// kMtls: the TLS handshake must have verified a client certificate (RequestContext::peer_subject).
+enum class AuthMode : uint8_t { kNone, kApiKey, kJwt, kAny, kMtls };
+bool auth_mode_from_name(std::string_view name, AuthMode& out);  // none|api-key|jwt|any|mtls
 struct RouteAuth {
   AuthMode mode = AuthMode::kNone;
   std::vector<std::string> scopes;      // at most kMaxRouteRequirements
   std::vector<RequiredClaim> claims;    // at most kMaxRouteRequirements
+  std::vector<std::string> subjects;    // kMtls: admitted subjects (exact); empty = any verified
 };
 
 enum class Status : uint8_t {

@@ -327,6 +327,7 @@ bool auth_mode_from_name(std::string_view name, AuthMode& out) {
   else if (name == "api-key") out = AuthMode::kApiKey;
   else if (name == "jwt") out = AuthMode::kJwt;
   else if (name == "any") out = AuthMode::kAny;
+  else if (name == "mtls") out = AuthMode::kMtls;
   else return false;
   return true;
 }

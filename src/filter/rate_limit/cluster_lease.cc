@@ -190,6 +190,7 @@ std::string cluster_bucket_key(const RateLimitSpec& spec, std::string_view scope
     case KeySource::kIp: k += ",ip"; break;
     case KeySource::kApiKey: k += ",api-key"; break;
     case KeySource::kJwtSub: k += ",jwt-sub"; break;
+    case KeySource::kClientCert: k += ",client-cert"; break;
     case KeySource::kHeader: k += ",h=" + spec.header_name; break;
   }
   if (!spec.route.empty()) k += ",r=" + spec.route;

@@ -175,11 +175,13 @@ bool parse_rate_limit_spec(std::string_view text, RateLimitSpec& out, std::strin
         s.key = KeySource::kApiKey;
       } else if (value == "jwt-sub") {
         s.key = KeySource::kJwtSub;
+      } else if (value == "client-cert") {
+        s.key = KeySource::kClientCert;
       } else if (value.substr(0, 7) == "header:" && is_token(value.substr(7))) {
         s.key = KeySource::kHeader;
         s.header_name = std::string(value.substr(7));
       } else {
-        error = quoted + "key must be ip, api-key, jwt-sub or header:NAME (NAME a field name)";
+        error = quoted + "key must be ip, api-key, jwt-sub, client-cert or header:NAME (NAME a field name)";
         return false;
       }
     } else if (name == "route") {
@@ -324,6 +326,9 @@ std::string_view key_text(const SpecState& s, const RequestContext& ctx) {
       break;
     case KeySource::kHeader:
       text = find_request_header(ctx.request, s.spec.header_name);
+      break;
+    case KeySource::kClientCert:
+      text = ctx.peer_subject;  // what the handshake verified, never a request header
       break;
   }
   return text;

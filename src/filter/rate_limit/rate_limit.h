@@ -26,12 +26,13 @@ enum class KeySource : uint8_t {
   kApiKey,  // X-Consumer added by the auth filter (ctx.edits), else the X-API-Key request header
   kJwtSub,  // X-User-Id added by the JWT filter (ctx.edits); never a client-sent header
   kHeader,  // first value of the request header `header_name`
+  kClientCert,  // subject of the verified TLS client certificate (ctx.peer_subject, issue 13)
 };
 // A request whose key source is missing or empty is counted under one shared "anonymous" key of
 // the spec, so clients without a key share one bucket rather than escaping the limit.
 
 // One --rate-limit SPEC:
-//   RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|header:NAME][,route=PREFIX][,scope=local|cluster]
+//   RATE/UNIT[,burst=N][,key=ip|api-key|jwt-sub|client-cert|header:NAME][,route=PREFIX][,scope=local|cluster]
 struct RateLimitSpec {
   uint64_t rate = 0;        // requests per unit, 1..1e9 (and at most one per ns)
   uint32_t unit_s = 1;      // 1 (s), 60 (m) or 3600 (h)

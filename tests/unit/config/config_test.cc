@@ -494,7 +494,7 @@ TEST(ConfigFilters, BadFilterFlagsNameTheFlagAndNeverEchoAKey) {
       {{kRoute, "--jwt-audience", ""}, "--jwt-audience"},
       {{kRoute, "--jwt-claim-header", "sub"}, "--jwt-claim-header"},
       {{kRoute, "--jwt-claim-header", "sub=Bad Header"}, "--jwt-claim-header"},
-      {{kRoute, "--auth", "basic"}, "--auth: expected none, api-key, jwt or any"},
+      {{kRoute, "--auth", "basic"}, "--auth: expected none, api-key, jwt, any or mtls"},
   };
   for (const BadCase& bc : cases) {
     LoadResult r = run(bc.args);
@@ -875,10 +875,10 @@ TEST(ConfigTls, HttpsAggregateBackendsAreRefusedUntilWired) {
       "backends": [{"name": "user", "upstream": "https://127.0.0.1:8443", "path": "/u"}]}]})");
   r = run({"--config", path});
   unlink(path.c_str());
-  // agg::parse_endpoint still refuses https:// backends itself; reject_unwired_tls() would catch
-  // them once it accepts them.
-  ASSERT_FALSE(r.ok);
-  EXPECT_NE(r.error.find("backends[0].upstream"), std::string::npos) << r.error;
+  ASSERT_TRUE(r.ok) << r.error;  // https:// aggregate legs are served too
+  ASSERT_EQ(r.config.aggregates.size(), 1u);
+  ASSERT_EQ(r.config.aggregates[0].targets.size(), 1u);
+  EXPECT_TRUE(r.config.aggregates[0].targets[0].tls);
 }
 
 TEST(ConfigTls, BadTlsSettingsGiveClearErrors) {

@@ -226,3 +226,33 @@ TEST(AccessLog, DropsWhenWritesStallAndRecovers) {
 
 }  // namespace
 }  // namespace ringway::obs
+
+namespace ringway::obs {
+namespace {
+
+// Issue 13: a TLS connection's line ends with its "tls" object; SNI may be absent (null).
+TEST(AccessLog, TlsObjectOnlyForTlsConnections) {
+  AccessLog log;
+  AccessRecord r = sample_record();
+  r.tls_version = "TLSv1.3";
+  r.tls_cipher = "TLS_AES_128_GCM_SHA256";
+  r.tls_sni = "api.test";
+  r.tls_resumed = true;
+  ASSERT_TRUE(log.append(r));
+  r.tls_sni = {};
+  r.tls_resumed = false;
+  ASSERT_TRUE(log.append(r));
+  ASSERT_TRUE(log.append(sample_record()));
+  const std::string out = drain(log);
+  const size_t first = out.find('\n'), second = out.find('\n', first + 1);
+  EXPECT_NE(out.substr(0, first).find(",\"request_id\":\"abc-1\",\"tls\":{\"version\":\"TLSv1.3\","
+                                      "\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"sni\":\"api.test\","
+                                      "\"resumed\":true}}"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.substr(first, second - first).find("\"sni\":null,\"resumed\":false}}"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(second + 1).find("\"tls\""), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace ringway::obs

@@ -213,3 +213,33 @@ TEST(Metrics, RoutesSharingAPrefixAreOneSeries) {
 
 }  // namespace
 }  // namespace ringway::obs
+
+namespace ringway::obs {
+namespace {
+
+// Issue 13: handshakes by version and resumption, failures by reason (unknown reasons: "other"),
+// summed over shards and rendered only with TLS enabled.
+TEST(Metrics, TlsHandshakesAndFailures) {
+  EXPECT_EQ(kTlsFailureReasons[tls_failure_index("timeout")], std::string_view("timeout"));
+  EXPECT_EQ(kTlsFailureReasons[tls_failure_index("no such reason")], std::string_view("other"));
+  MetricsRegistry reg(2, {"/a/"});
+  std::string before;
+  reg.render_prometheus(before);
+  EXPECT_EQ(before.find("tls_handshakes_total"), std::string::npos);
+  reg.enable_tls();
+  reg.shard(0).count_tls_handshake(true, false);
+  reg.shard(1).count_tls_handshake(true, false);
+  reg.shard(1).count_tls_handshake(false, true);
+  reg.shard(0).count_tls_failure("no_client_certificate");
+  reg.shard(1).count_tls_failure("whatever");
+  std::string out;
+  reg.render_prometheus(out);
+  EXPECT_NE(out.find("ringway_tls_handshakes_total{version=\"TLSv1.3\",resumed=\"false\"} 2\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("ringway_tls_handshakes_total{version=\"TLSv1.2\",resumed=\"true\"} 1\n"), std::string::npos);
+  EXPECT_NE(out.find("ringway_tls_handshakes_total{version=\"TLSv1.2\",resumed=\"false\"} 0\n"), std::string::npos);
+  EXPECT_NE(out.find("ringway_tls_handshake_failures_total{reason=\"no_client_certificate\"} 1\n"), std::string::npos);
+  EXPECT_NE(out.find("ringway_tls_handshake_failures_total{reason=\"other\"} 1\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ringway::obs
