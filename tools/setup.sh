@@ -9,6 +9,8 @@ packages=(
   libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # cluster rate limits (issue 15): hiredis as the RESP codec, redis-server for the tests
   libhiredis-dev redis-server
+  # upstream DNS re-resolution (issue 14): c-ares on the resolver thread
+  libc-ares-dev
   # tests and comparisons
   python3 python3-pytest curl wrk nginx-light haproxy openssl
   # comparison benchmark (tools/compare.sh): the chart
