@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <ares.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/select.h>
 #include <time.h>
 
@@ -34,13 +36,15 @@ DnsAddress make_address(const sockaddr* sa, socklen_t len, uint16_t port) {
     auto* in = reinterpret_cast<sockaddr_in*>(&a.addr);
     in->sin_port = htons(port);
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    a.text = std::string(host) + ":" + std::to_string(port);
   } else {
     auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.addr);
     in6->sin6_port = htons(port);
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    a.text = "[" + std::string(host) + "]:" + std::to_string(port);
   }
+  // snprintf, not string appends: GCC 12 warns falsely (-Wrestrict, PR 105329) on those here.
+  char text[INET6_ADDRSTRLEN + 8];
+  std::snprintf(text, sizeof text, sa->sa_family == AF_INET ? "%s:%u" : "[%s]:%u", host, port);
+  a.text = std::string(text);
   return a;
 }
 
@@ -206,7 +210,12 @@ bool Dns::start(std::string& error) {
     }
   }
   resolve_round(true);  // the first answers before any worker takes a request
+  // The main thread takes the shutdown signals with sigwaitinfo(); this thread must not.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return true;
 }
 

@@ -72,7 +72,8 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
   if (!acquire_connection_units(instance)) return nullptr;  // issue 14: circuit breaker
   open_failure_ = upstream::FailureKind::kNoSocket;
   const sockaddr_storage& to = dns != nullptr ? dns->addr : t.address.addr;
-  const socklen_t to_len = dns != nullptr ? dns->len : t.address.len;
+  // An empty slot has no address (its Target's is only the start-time answer of slot 0).
+  const socklen_t to_len = dns != nullptr ? dns->len : t.dns ? 0 : t.address.len;
   const int fd = to_len == 0 ? -1 : socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     release_connection_units(instance, true, true);
