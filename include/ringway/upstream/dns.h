@@ -85,6 +85,7 @@ class Dns {
   std::mutex mu_;  // only for the stop wait, never on the request path
   std::condition_variable cv_;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // stop_ for the c-ares loop, which holds no lock
 };
 
 }  // namespace ringway::upstream

@@ -59,6 +59,11 @@ struct Lookup {
 
 void on_answer(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) {
   std::unique_ptr<Lookup> l(static_cast<Lookup*>(arg));
+  if (status == ARES_ECANCELLED || status == ARES_EDESTRUCTION) {  // shutting down
+    if (res != nullptr) ares_freeaddrinfo(res);
+    l->name->pending = false;
+    return;
+  }
   std::vector<DnsAddress> found;
   uint32_t ttl = 0;
   if (status == ARES_SUCCESS && res != nullptr) {
@@ -224,6 +229,7 @@ void Dns::stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
+  stopping_.store(true, std::memory_order_relaxed);
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -248,8 +254,13 @@ bool Dns::resolve_round(bool all) {
     FD_ZERO(&w);
     const int nfds = ares_fds(ch, &r, &w);
     if (nfds == 0) break;
+    if (stopping_.load(std::memory_order_relaxed)) {
+      ares_cancel(ch);  // shutting down: a dead server must not hold the exit for its timeouts
+      break;
+    }
+    timeval cap{0, 100'000};  // look at stopping_ at least every 100 ms
     timeval tv{};
-    timeval* tvp = ares_timeout(ch, nullptr, &tv);
+    timeval* tvp = ares_timeout(ch, &cap, &tv);
     select(nfds, &r, &w, nullptr, tvp);
     ares_process(ch, &r, &w);
   }
