@@ -65,6 +65,7 @@ class Dns {
     bool failing = false;
     bool pending = false;
   };
+  const std::vector<Name>& names() const { return names_; }
   // Resolver thread: a lookup of n ended with these addresses (port set) and TTL (0: unknown).
   void apply(Name& n, const std::vector<DnsAddress>& found, uint32_t ttl_s, const char* failure);
 
