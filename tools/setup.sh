@@ -10,6 +10,8 @@ packages=(
   # cluster rate limits (issue 15): hiredis as the RESP codec, redis-server for the tests,
   # faketime for the clock-skew test (tests/integration/test_redis_limit.py)
   libhiredis-dev redis-server redis-tools faketime
+  # upstream DNS re-resolution (issue 14): c-ares on the resolver thread
+  libc-ares-dev
   # tests and comparisons
   python3 python3-pytest curl wrk nginx-light haproxy openssl
   # comparison benchmark (tools/compare.sh): the chart

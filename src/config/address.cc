@@ -1,6 +1,7 @@
 // Socket addresses and upstream URLs. Names are resolved once, at load time, so that the data
 // path never blocks on DNS; numeric addresses are tried first so that they never touch the
 // resolver at all.
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <string.h>
 
@@ -103,7 +104,8 @@ bool parse_host_port(const std::string& text, Address& out, std::string& error) 
   return resolve(host, port, out, error);
 }
 
-bool parse_target_url(const std::string& url, Target& out, std::string& error) {
+namespace {
+bool parse_target(const std::string& url, Target& out, bool defer, std::string& error) {
   constexpr std::string_view kHttp = "http://";
   constexpr std::string_view kHttps = "https://";
   const std::string_view text = url;
@@ -147,12 +149,32 @@ bool parse_target_url(const std::string& url, Target& out, std::string& error) {
   }
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   Target t;
-  if (!resolve(host, port, t.address, error)) return false;
+  if (!resolve(host, port, t.address, error)) {
+    in6_addr probe;
+    if (!defer || inet_pton(AF_INET, host.c_str(), &probe) == 1 || inet_pton(AF_INET6, host.c_str(), &probe) == 1) {
+      return false;
+    }
+    t.resolve_error = std::move(error);  // a name: dns_refresh may still make it an instance
+    error.clear();
+    t.address = Address{};
+    t.address.host = host;
+    t.address.port = port;
+  }
   t.authority.assign(authority);
   t.base_path.assign(path);
   t.tls = tls;
   out = std::move(t);
   return true;
+}
+
+}  // namespace
+
+bool parse_target_url(const std::string& url, Target& out, std::string& error) {
+  return parse_target(url, out, false, error);
+}
+
+bool parse_target_url_deferred(const std::string& url, Target& out, std::string& error) {
+  return parse_target(url, out, true, error);
 }
 
 }  // namespace ringway::config

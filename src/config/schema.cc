@@ -121,6 +121,15 @@ bool add_header(Config& c, std::string_view v, std::string& e) {
   return true;
 }
 
+bool set_dns_refresh(Config& c, std::string_view v, std::string& e) {
+  if (!parse_duration_ms(v, c.dns_refresh_ms, e)) return false;
+  if (c.dns_refresh_ms == 0) {
+    e = "expected a duration above zero, got '" + std::string(v) + "'";
+    return false;
+  }
+  return true;
+}
+
 bool add_flag_route(Config& c, std::string_view v, std::string& e) {
   const size_t eq = v.find('=');
   if (eq == std::string_view::npos) {
@@ -134,7 +143,8 @@ bool add_flag_route(Config& c, std::string_view v, std::string& e) {
   while (true) {
     const size_t comma = urls.find(',');
     Target t;
-    if (!parse_target_url(std::string(urls.substr(0, comma)), t, e)) return false;
+    if (!parse_target_url_deferred(std::string(urls.substr(0, comma)), t, e)) return false;
+    if (!t.resolve_error.empty()) t.resolve_error = "--route " + std::string(v) + ": " + t.resolve_error;
     r.targets.push_back(std::move(t));
     if (comma == std::string_view::npos) break;
     urls.remove_prefix(comma + 1);
@@ -652,6 +662,8 @@ constexpr Option kOptions[] = {
   {.flag = "threads", .json_key = "threads", .metavar = "N", .default_text = "0 (online CPUs)", .help = "worker threads, one io_uring each", .json_kind = JsonKind::kScalar, .set = set_count<&Config::threads, 0, 1024>},
   {.flag = "max-body-size", .json_key = "max_body_size", .metavar = "SIZE", .default_text = "64m", .help = "largest request body (413 above it); k/m/g suffixes", .json_kind = JsonKind::kScalar, .set = set_size<Config, &Config::max_body_size, std::numeric_limits<uint64_t>::max()>},
   {.flag = "add-header", .json_key = "add_headers", .metavar = "NAME:VALUE", .default_text = "none", .help = "header added to every forwarded request; repeatable", .json_kind = JsonKind::kStringMap, .set = add_header, .clear = [](Config& c) { c.add_headers.clear(); }},
+  {.flag = "dns-refresh", .json_key = "dns_refresh", .metavar = "DUR", .default_text = "0 (resolve once)", .help = "re-resolve upstream host names of routes that do not say this often (c-ares thread)", .json_kind = JsonKind::kScalar, .set = set_dns_refresh},
+  {.flag = "dns-server", .json_key = "dns_server", .metavar = "IP:PORT", .default_text = "resolv.conf", .help = "DNS server for re-resolved upstream names", .json_kind = JsonKind::kString, .set = set_dns_server},
   {.flag = "balance", .json_key = "balance", .metavar = "round_robin|least_request|random", .default_text = "least_request", .help = "how routes that do not say pick among their upstreams", .json_kind = JsonKind::kString, .set = set_default_balance},
   {.flag = "preserve-host", .json_key = "preserve_host", .default_text = "off", .help = "forward the client's Host instead of the upstream authority", .json_kind = JsonKind::kBool, .set = set_bool<&Config::preserve_host>},
   {.flag = "upstream-keepalive", .json_key = "upstream_keepalive", .metavar = "N", .default_text = "64", .help = "idle pooled connections per upstream per worker; 0 disables reuse", .json_kind = JsonKind::kScalar, .set = set_count<&Config::upstream_keepalive, 0, 1'000'000>},
@@ -726,6 +738,7 @@ constexpr RouteField kRouteFields[] = {
   {.json_key = "retries", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_retries_json>},
   {.json_key = "circuit_breaker", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_circuit_breaker_json>},
   {.json_key = "dns_refresh", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_dns_refresh_json>},
+  {.json_key = "dns_max_addresses", .json_kind = JsonKind::kCustom, .json_set = traffic_json<Route, set_dns_max_addresses_json>},
   {.json_key = "cache.enabled", .json_kind = JsonKind::kBool, .set = set_route_cache_bool<&RouteCache::enabled>},
   {.json_key = "cache.size", .json_kind = JsonKind::kScalar, .set = set_route_cache_size},
   {.json_key = "cache.default_ttl", .json_kind = JsonKind::kScalar, .set = set_route_cache_duration<&RouteCache::default_ttl_ms>},

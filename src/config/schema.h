@@ -114,7 +114,10 @@ bool set_dns_refresh_json(TrafficSettings& t, simdjson::dom::element v, const st
                           std::string& error);
 bool set_default_balance(Config& c, std::string_view v, std::string& error);
 // THE ONE PLACE that refuses traffic settings the engine does not act on yet.
-bool reject_unwired_traffic(const Config& cfg, std::string& error);
+bool reject_unwired_traffic(Config& cfg, std::string& error);  // also expands dns_refresh names
+bool set_dns_max_addresses_json(TrafficSettings& t, simdjson::dom::element v, const std::string& path,
+                                std::string& e);
+bool set_dns_server(Config& c, std::string_view v, std::string& e);
 // A TrafficSettings setter as a row's json_set for a Route or an Aggregate.
 template <class T, bool (*F)(TrafficSettings&, simdjson::dom::element, const std::string&,
                              std::string&)>

@@ -2,6 +2,8 @@
 // weights, "balance", "health_check", "outlier", "retries", "circuit_breaker", "dns_refresh",
 // and --balance. Each nested object is read member by member against its own key list, so a typo
 // is a start-up error that names the key, never a silently ignored setting. Start-up only.
+#include <arpa/inet.h>
+
 #include <simdjson.h>
 
 #include <string>
@@ -159,7 +161,7 @@ bool set_route_upstreams_json(Route& r, element v, const std::string& path, std:
     }
     Target t;
     std::string err;
-    if (!parse_target_url(std::string(url), t, err)) {
+    if (!parse_target_url_deferred(std::string(url), t, err)) {
       e = item_path + ": " + err;
       return false;
     }
@@ -352,12 +354,52 @@ const char* unwired(const TrafficSettings& t) {
 }
 }  // namespace
 
-bool reject_unwired_traffic(const Config& cfg, std::string& error) {
+bool set_dns_max_addresses_json(TrafficSettings& t, element v, const std::string& path, std::string& e) {
+  return count(v, path, 1, 16, t.dns_max_addresses, e);
+}
+
+bool set_dns_server(Config& c, std::string_view v, std::string& e) {
+  // c-ares is pointed at an address, not a name (resolving the resolver would need a resolver).
+  Address a;
+  if (!parse_host_port(std::string(v), a, e)) return false;
+  in6_addr probe;
+  if (a.port == 0 || (inet_pton(AF_INET, a.host.c_str(), &probe) != 1 &&
+                      inet_pton(AF_INET6, a.host.c_str(), &probe) != 1)) {
+    e = "expected IP:PORT of a DNS server, got '" + std::string(v) + "'";
+    return false;
+  }
+  c.dns_server = std::move(a);
+  c.has_dns_server = true;
+  return true;
+}
+
+bool reject_unwired_traffic(Config& cfg, std::string& error) {
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
-    if (const char* key = unwired(cfg.routes[i].traffic)) {
-      error = "routes[" + std::to_string(i) + "]." + key + ": not supported yet";
-      return false;
+    Route& r = cfg.routes[i];
+    if (r.traffic.dns_refresh_ms == 0) r.traffic.dns_refresh_ms = cfg.dns_refresh_ms;
+    std::vector<Target> expanded;
+    for (Target& t : r.targets) {
+      in6_addr probe;
+      const bool name = inet_pton(AF_INET, t.address.host.c_str(), &probe) != 1 &&
+                        inet_pton(AF_INET6, t.address.host.c_str(), &probe) != 1;
+      if (r.traffic.dns_refresh_ms == 0 || !name) {
+        if (!t.resolve_error.empty()) {
+          error = "routes[" + std::to_string(i) + "].upstreams: " + t.resolve_error;
+          return false;
+        }
+        expanded.push_back(std::move(t));
+        continue;
+      }
+      // A re-resolved name: a fixed number of slots (the instance tables are never resized);
+      // the resolver thread fills them, so a name that does not resolve yet is not an error.
+      for (uint32_t k = 0; k < r.traffic.dns_max_addresses; ++k) {
+        Target slot = t;
+        slot.dns = true;
+        slot.dns_slot = static_cast<uint8_t>(k);
+        expanded.push_back(std::move(slot));
+      }
     }
+    r.targets = std::move(expanded);
   }
   for (size_t i = 0; i < cfg.aggregates.size(); ++i) {
     if (const char* key = unwired(cfg.aggregates[i].traffic)) {

@@ -121,7 +121,9 @@ def test_bad_traffic_settings_are_refused_at_start(tmp_path, ringway_bin):
         ({"health_check": {"path": "healthz"}}, "path"),
         ({"health_check": {"interval": "100ms", "timeout": "1s"}}, "timeout"),
         ({"health_check": {"expect": "600"}}, "expect"),
-        ({"dns_refresh": "5s"}, "dns_refresh"),
+        ({"dns_refresh": "0s"}, "dns_refresh"),
+        ({"dns_refresh": "soon"}, "dns_refresh"),
+        ({"dns_max_addresses": 0}, "dns_max_addresses"),
     ]
     for change, word in bad:
         route = {"prefix": "/a/", "upstreams": [up]} | change

@@ -158,7 +158,7 @@ class ConnRecord:
 class Upstream:
     """A threaded raw-socket HTTP/1.1 test server on 127.0.0.1:<free port>."""
 
-    def __init__(self, name: str = "up", port: int = 0):
+    def __init__(self, name: str = "up", port: int = 0, host: str = "127.0.0.1"):
         self.name = name
         self.lock = threading.Lock()
         self.accepts = 0
@@ -167,11 +167,11 @@ class Upstream:
         self.stopping = threading.Event()
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", port))  # a port: restart an instance where it was
+        self.lsock.bind((host, port))  # a port: restart an instance where it was
         self.lsock.listen(1024)
         self.lsock.settimeout(0.2)
         self.port = self.lsock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self._socks: set[socket.socket] = set()
         self.rewrite = None  # callable(path) -> path, or None (see the module docstring)
         # handler(req) -> (status, headers, body) for paths under /c/ (set by the test)

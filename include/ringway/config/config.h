@@ -43,6 +43,12 @@ struct Target {
   bool tls = false;       // https:// (default port 443); address.host is the SNI/verified name
   std::shared_ptr<const UpstreamTls> tls_settings;  // nullptr: the global settings
   uint32_t weight = 1;    // {"url": ..., "weight": N} (issue 14): share of its route's traffic
+  // DNS re-resolution (issue 14): a host name on a route with dns_refresh is expanded into
+  // dns_max_addresses slots (dns true, dns_slot 0..n-1) whose addresses the resolver thread
+  // publishes (upstream/dns.h); address is then only the start-time answer, if any.
+  bool dns = false;
+  uint8_t dns_slot = 0;
+  std::string resolve_error;  // the name did not resolve at load (only with dns_refresh allowed)
 };
 
 // Upstream traffic management of a route or aggregate endpoint (issue 14), validated
@@ -71,7 +77,8 @@ struct TrafficSettings {
   uint32_t max_connections = UINT32_MAX;  // circuit breaker per instance; none unless configured
   uint32_t max_pending = UINT32_MAX;
   uint32_t max_requests = UINT32_MAX;
-  uint32_t dns_refresh_ms = 0;          // refused at start-up until DNS re-resolution is wired
+  uint32_t dns_refresh_ms = 0;          // 0: names resolved once at load (else --dns-refresh fills it)
+  uint32_t dns_max_addresses = 4;       // instance slots per re-resolved name
 };
 
 // --tls-cert CERT.pem:KEY.pem (issue 13).
@@ -146,6 +153,9 @@ struct Config {
   std::vector<Address> listen;                // default 0.0.0.0:8080
   bool has_admin = false;
   Address admin_listen;
+  uint32_t dns_refresh_ms = 0;                // --dns-refresh: default for routes that do not say
+  bool has_dns_server = false;                // --dns-server HOST:PORT (else resolv.conf)
+  Address dns_server;
   std::vector<Route> routes;
   std::vector<Aggregate> aggregates;          // tried before routes
   std::vector<NameValue> add_headers;         // --add-header NAME:VALUE
@@ -246,6 +256,9 @@ bool apply_json(const std::string& json_text, Config& cfg, std::string& error);
 // Parses "http://host:port/path" or "https://..." (Target::tls, port 443 by default) into a
 // Target (resolving host). False with error on bad input.
 bool parse_target_url(const std::string& url, Target& out, std::string& error);
+// The same, but a host name that does not resolve now is kept (Target::resolve_error set, no
+// address): routes' upstreams, which may turn out to be re-resolved (dns_refresh, issue 14).
+bool parse_target_url_deferred(const std::string& url, Target& out, std::string& error);
 
 // Parses "HOST:PORT" / "[v6]:PORT" / ":PORT" into an Address.
 bool parse_host_port(const std::string& text, Address& out, std::string& error);

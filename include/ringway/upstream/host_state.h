@@ -38,6 +38,9 @@ struct alignas(64) HostState {
   std::atomic<uint32_t> ejection_count{0};
   // Active-check verdict: 1 healthy (the start state), 0 unhealthy.
   std::atomic<uint8_t> healthy{1};
+  // DNS slots (upstream/dns.h): 0 while the slot has no address; never picked then, even in
+  // panic mode. Always 1 for an instance with a fixed address. Fits the padding after healthy.
+  std::atomic<uint8_t> present{1};
   // Passive health: 0 when in service, else the CLOCK_MONOTONIC ns it may come back at. An expired
   // value is cleared by exactly one thread (return_if_expired), which also gives back the
   // cluster's ejection reservation.

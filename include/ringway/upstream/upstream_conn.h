@@ -46,6 +46,7 @@ struct UpstreamConn : net::Conn {
   UpstreamConn* pool_next = nullptr;   // (the idle timeout is Conn::timer)
   std::unique_ptr<http::ResponseParser> parser;
   uint64_t served = 0;
+  const void* dns_address = nullptr;  // the DnsAddress it connected to (issue 14): its generation
   std::string out;                   // a leg's request head: outlives the leg while a send is in flight
 
   bool has_user() const { return exchange != nullptr || leg != nullptr || probe != nullptr; }

@@ -50,6 +50,11 @@ int run(const config::Config& cfg) {
   shared.router = std::make_unique<route::Router>(cfg.routes, cfg.aggregates);
   shared.clusters = std::make_unique<upstream::Clusters>(cfg);
   shared.traffic = upstream::build_traffic(*shared.clusters, cfg);
+  shared.dns = std::make_unique<upstream::Dns>(*shared.clusters, cfg, *shared.traffic);
+  if (std::string dns_error; !shared.dns->start(dns_error)) {  // before workers: first answers in
+    std::fprintf(stderr, "ringway: %s\n", dns_error.c_str());
+    return 2;
+  }
   tls::ServerSettings tls_settings;
   if (!cfg.listen_tls.empty()) {
     tls_settings = tls::server_settings(cfg);

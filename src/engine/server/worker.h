@@ -38,6 +38,7 @@
 #include "ringway/route/router.h"
 #include "ringway/upstream/cluster.h"
 #include "ringway/upstream/failure.h"
+#include "ringway/upstream/dns.h"
 #include "ringway/upstream/traffic.h"
 #include "ringway/tls/client_context.h"
 #include "ringway/tls/server_context.h"
@@ -62,6 +63,7 @@ struct Shared {
   std::unique_ptr<route::Router> router;
   std::unique_ptr<upstream::Clusters> clusters;
   std::unique_ptr<upstream::Traffic> traffic;  // issue 14: shared instance state, same numbering
+  std::unique_ptr<upstream::Dns> dns;          // issue 14: re-resolved name slots (resolver thread)
   std::vector<http::Header> add_headers;       // views into cfg->add_headers
   std::vector<std::unique_ptr<filter::FilterFactory>> filters;
   obs::MetricsRegistry* metrics = nullptr;

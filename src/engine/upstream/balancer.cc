@@ -79,7 +79,8 @@ Balancer::Balancer(const BalancerOptions& opt, std::span<HostState> hosts, Clust
 }
 
 bool Balancer::eligible(uint32_t i, const PickInput& in, bool check_health) const {
-  return i != in.exclude && (!check_health || is_available(hosts_[i], *cluster_, in.now_ns));
+  return i != in.exclude && hosts_[i].present.load(std::memory_order_relaxed) != 0 &&
+         (!check_health || is_available(hosts_[i], *cluster_, in.now_ns));
 }
 
 uint32_t Balancer::probe_slots(uint32_t start, const PickInput& in, bool check_health,

@@ -39,6 +39,8 @@ void Worker::run_health_checks() {
     const uint32_t ci = traffic_.cluster_of(p.instance);
     const upstream::TrafficOptions& opt = traffic_.options(ci);
     if (!opt.health_checks) continue;
+    // An empty DNS slot has no address to probe (issue 14): it is not picked either.
+    if (traffic_.host(p.instance).present.load(std::memory_order_relaxed) == 0) continue;
     if (upstream::HealthChecker::claim_probe(opt.health, traffic_.host(p.instance), now_ns_)) start_probe(p);
   }
 }

@@ -23,9 +23,12 @@ Traffic::Traffic(const Clusters& clusters, const TrafficOptions& defaults,
     state->size = c.size;
     std::vector<std::string_view> keys;
     std::vector<uint32_t> weights;
+    std::vector<std::string> slot_keys(c.size);  // DNS slots share an authority: number them
     for (uint32_t k = 0; k < c.size; ++k) {
       cluster_of_[c.first + k] = static_cast<uint32_t>(ci);
-      keys.push_back(clusters.instance(c.first + k).authority);
+      const config::Target& t = clusters.instance(c.first + k);
+      if (t.dns) slot_keys[k] = t.authority + "#" + std::to_string(t.dns_slot);
+      keys.push_back(t.dns ? std::string_view(slot_keys[k]) : std::string_view(t.authority));
       weights.push_back(clusters.instance(c.first + k).weight);
     }
     balancers_.push_back(std::make_unique<Balancer>(

@@ -280,6 +280,13 @@ void Worker::render_upstreams(std::string& out) {
       if (k > 0) out += ',';
       out += "{\"address\":";
       core::append_json_string(out, clusters_.instance(i).authority);
+      if (shared_.dns && shared_.dns->is_slot(i)) {  // a re-resolved name's slot (issue 14)
+        const upstream::DnsAddress* a = shared_.dns->address(i);
+        const bool present = h.present.load(std::memory_order_acquire) != 0;
+        out += ",\"resolved\":";
+        core::append_json_string(out, present && a != nullptr ? a->text : std::string_view{});
+        out += present ? ",\"present\":true" : ",\"present\":false";
+      }
       std::snprintf(num, sizeof num,
                     ",\"weight\":%u,\"healthy\":%s,\"ejected_for_ms\":%" PRIu64
                     ",\"in_flight\":%u,\"ewma_ms\":%.3f,\"consecutive_failures\":%u,",
@@ -305,6 +312,14 @@ void Worker::render_upstreams(std::string& out) {
 
 // /metrics: one series per instance (process-wide state, so nothing to sum over workers).
 void Worker::render_traffic_metrics(std::string& out) {
+  if (shared_.dns && shared_.dns->active()) {  // the resolver thread's counters (issue 14)
+    out.append("# HELP ringway_dns_lookups_total upstream host name lookups (re-resolution)\n"
+               "# TYPE ringway_dns_lookups_total counter\nringway_dns_lookups_total ");
+    out.append(std::to_string(shared_.dns->lookups())).append("\n");
+    out.append("# HELP ringway_dns_failures_total lookups that failed or found no address (last good set kept)\n"
+               "# TYPE ringway_dns_failures_total counter\nringway_dns_failures_total ");
+    out.append(std::to_string(shared_.dns->failures())).append("\n");
+  }
   struct Series {
     const char* name;
     const char* type;
@@ -345,6 +360,8 @@ void Worker::render_traffic_metrics(std::string& out) {
         append_label(out, label);
         out.append("\",instance=\"");
         append_label(out, clusters_.instance(i).authority);
+        // A name's slots share its authority: the slot number keeps the series apart.
+        if (clusters_.instance(i).dns) out.append("#").append(std::to_string(clusters_.instance(i).dns_slot));
         out.append("\"} ").append(std::to_string(v)).append("\n");
       }
     }

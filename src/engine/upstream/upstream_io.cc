@@ -52,8 +52,15 @@ UpstreamConn* Worker::new_upstream() {
 }
 
 UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused) {
+  // A DNS slot (issue 14) connects to its current address; pooled connections to an older one
+  // are closed, not reused.
+  const upstream::DnsAddress* dns = shared_.dns ? shared_.dns->address(instance) : nullptr;
   if (pooled) {
-    if (UpstreamConn* u = pools_.take(instance)) {
+    while (UpstreamConn* u = pools_.take(instance)) {
+      if (u->dns_address != dns) {
+        close_upstream(*u);
+        continue;
+      }
       reused = true;
       metrics_->upstream_reused();
       return u;
@@ -64,7 +71,10 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
   open_failure_ = upstream::FailureKind::kCircuitOpen;
   if (!acquire_connection_units(instance)) return nullptr;  // issue 14: circuit breaker
   open_failure_ = upstream::FailureKind::kNoSocket;
-  const int fd = socket(t.address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const sockaddr_storage& to = dns != nullptr ? dns->addr : t.address.addr;
+  // An empty slot has no address (its Target's is only the start-time answer of slot 0).
+  const socklen_t to_len = dns != nullptr ? dns->len : t.dns ? 0 : t.address.len;
+  const int fd = to_len == 0 ? -1 : socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     release_connection_units(instance, true, true);
     return nullptr;
@@ -86,9 +96,10 @@ UpstreamConn* Worker::open_upstream(uint32_t instance, bool pooled, bool& reused
   UpstreamConn& u = *new_upstream();
   u.open(fd, t.tls ? net::TransportKind::kTls : net::TransportKind::kPlain, std::move(session));
   u.instance = instance;
+  u.dns_address = dns;
   u.breaker_conn = u.breaker_pending = true;
   io_uring_sqe* s = loop_.sqe();
-  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&t.address.addr), t.address.len);
+  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&to), to_len);
   io_uring_sqe_set_data64(s, ring::pack(u.index, u.gen, kOpUpConnect));
   ++u.pending;
   metrics_->upstream_opened();
