@@ -66,6 +66,16 @@ void copy_request(const http::Request& src, std::string& bytes, http::Request& d
   }
 }
 
+// The forwarded request asks with the stored response's validators (RFC 9111 4.3.1) instead of
+// the client's own conditional fields.
+void ask_with_validators(const cache::Entry& e, http::HeaderEdits& ed) {
+  const cache::Validators v = cache::revalidation_validators(e.headers(), e.header_count());
+  ed.push_remove("If-None-Match");
+  ed.push_remove("If-Modified-Since");
+  if (!v.if_none_match.empty()) ed.push_add("If-None-Match", v.if_none_match);
+  if (!v.if_modified_since.empty()) ed.push_add("If-Modified-Since", v.if_modified_since);
+}
+
 }  // namespace
 
 }  // namespace ringway::server
@@ -179,12 +189,7 @@ bool Worker::cache_request(Exchange& ex) {
             st.remainder_off = static_cast<uint32_t>(rem.data() - base);
             st.remainder_len = static_cast<uint32_t>(rem.size());
           }
-          const cache::Validators v = cache::revalidation_validators(e.headers(), e.header_count());
-          http::HeaderEdits& ed = ex.rs->edits;
-          ed.push_remove("If-None-Match");
-          ed.push_remove("If-Modified-Since");
-          if (!v.if_none_match.empty()) ed.push_add("If-None-Match", v.if_none_match);
-          if (!v.if_modified_since.empty()) ed.push_add("If-Modified-Since", v.if_modified_since);
+          ask_with_validators(e, ex.rs->edits);
           break;
         }
         case cache::FillTable::Role::kBypass:
@@ -203,12 +208,7 @@ bool Worker::cache_request(Exchange& ex) {
     st.mode = proxy::CacheMode::kRevalidate;
     st.status.fwd = cache::Forward::kStale;
     st.entry = std::move(f.entry);
-    const cache::Validators v = cache::revalidation_validators(e.headers(), e.header_count());
-    http::HeaderEdits& ed = ex.rs->edits;
-    ed.push_remove("If-None-Match");
-    ed.push_remove("If-Modified-Since");
-    if (!v.if_none_match.empty()) ed.push_add("If-None-Match", v.if_none_match);
-    if (!v.if_modified_since.empty()) ed.push_add("If-Modified-Since", v.if_modified_since);
+    ask_with_validators(e, ex.rs->edits);
     copy_request(req, st.req_bytes, st.req);
     st.request_time = now;
     return false;
