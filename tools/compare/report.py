@@ -414,6 +414,11 @@ def markdown(results, agg, chart_name):
     for scen, title in (("big-get", "1 MiB GET"), ("big-post", "1 MiB POST")):
         if ("pinned", scen) in agg:
             L += ["", f"## {title}, pinned, {st['conns'][scen]} connections", ""] + big_table(agg[("pinned", scen)])
+    for scen, title, unit in (("cache-hit", "Cache hit, small GET (issue 16)", "req"),
+                              ("cache-big", "Cache hit, 1 MiB GET (issue 16)", "MiB")):
+        if ("pinned", scen) in agg:  # nginx proxy_cache and ringway --cache answer /cached/*
+            L += ["", f"## {title}, pinned, {st['conns'].get(scen, 64)} connections", ""]
+            L += tls_table(agg[("pinned", scen)], unit)
     if results["idle"]:
         L += ["", f"## {st['idle_conns']} idle keep-alive client connections, pinned", "",
               "Each target is started fresh, warmed with a few requests, then gets the connections (one "
