@@ -227,3 +227,38 @@ def assert_problem(resp: Response, status: int) -> None:
     doc = json.loads(resp.body)
     assert doc.get("status") == status, doc
     assert isinstance(doc.get("title"), str) and doc["title"], doc
+
+
+def hammer(port: int, path: str, start: float, stop_at: float, counts: dict, lock, errors: list) -> None:
+    """Load for rate-limit tests (one thread each): connects, waits for the common start, then sends
+    GET path back to back on one keep-alive connection until stop_at. Adds its 200s and 429s to
+    counts["ok"] / counts["limited"] and keeps counts["last_sent"] (when the last request left)."""
+    ok = limited = 0
+    last_sent = 0.0
+    try:
+        c = Conn(port, timeout=10)
+        try:
+            delay = start - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            while True:
+                now = time.monotonic()
+                if now >= stop_at:
+                    break
+                last_sent = now
+                r = c.request("GET", path)
+                if r.status == 200:
+                    ok += 1
+                elif r.status == 429:
+                    limited += 1
+                else:
+                    errors.append(f"unexpected status {r.status}")
+                    break
+        finally:
+            c.close()
+    except (OSError, Closed) as e:  # a dropped connection is a failure, reported by the caller
+        errors.append(repr(e))
+    with lock:
+        counts["ok"] += ok
+        counts["limited"] += limited
+        counts["last_sent"] = max(counts["last_sent"], last_sent)

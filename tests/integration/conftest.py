@@ -294,3 +294,13 @@ def curl(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
     """Runs curl (silent, bounded); returns the CompletedProcess with bytes stdout/stderr."""
     return subprocess.run(["curl", "-sS", "--max-time", str(int(timeout)), *args],
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout + 10)
+
+
+def metric(gw, name: str) -> int:
+    """The value of an unlabelled series on gw's admin /metrics."""
+    status, _, body = http_get(gw.admin_port, "/metrics")
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    raise AssertionError(f"{name} not in /metrics")

@@ -15,7 +15,7 @@ import threading
 import time
 
 from client import Conn
-from conftest import BINARY, free_port, http_get
+from conftest import BINARY, free_port, http_get, metric
 
 ROUTE = "/api/"
 
@@ -33,15 +33,6 @@ def handler_fixed(headers, body=b"hello", status=200):
 
 def cached_gw(gateway, up, args=None, threads=2):
     return gateway(routes=[(ROUTE, up)], args=["--cache", "4m"] + (args or []), threads=threads)
-
-
-def metric(gw, name: str) -> int:
-    status, _, body = http_get(gw.admin_port, "/metrics")
-    assert status == 200
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[1]))
-    raise AssertionError(f"{name} not in /metrics")
 
 
 def admin_post(gw, target: str) -> tuple[int, bytes]:

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from client import Closed, Conn, assert_problem
+from client import Conn, assert_problem, hammer
 
 POLICY_RE = re.compile(r'^"([a-z0-9]+)";q=(\d+);w=(\d+)$')
 RATELIMIT_RE = re.compile(r'^"([a-z0-9]+)";r=(\d+);t=(\d+)$')
@@ -188,41 +188,6 @@ BURST = 20
 DURATION = 10.0  # seconds of offered load (issue 5: 10 s at several times the limit)
 
 
-def _hammer(port: int, start: float, stop_at: float, counts: dict, lock: threading.Lock,
-            errors: list) -> None:
-    """Connects, waits for the common start, then sends requests back to back on one keep-alive
-    connection until stop_at; counts statuses and remembers when its last request was sent."""
-    ok = limited = 0
-    last_sent = 0.0
-    try:
-        c = Conn(port, timeout=10)
-        try:
-            delay = start - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            while True:
-                now = time.monotonic()
-                if now >= stop_at:
-                    break
-                last_sent = now
-                r = get(c)
-                if r.status == 200:
-                    ok += 1
-                elif r.status == 429:
-                    limited += 1
-                else:
-                    errors.append(f"unexpected status {r.status}")
-                    break
-        finally:
-            c.close()
-    except (OSError, Closed) as e:  # a dropped connection is a failure, reported below
-        errors.append(repr(e))
-    with lock:
-        counts["ok"] += ok
-        counts["limited"] += limited
-        counts["last_sent"] = max(counts["last_sent"], last_sent)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("conns", [1, 64])
 def test_accuracy_one_and_many_connections(gateway, echo, conns):
@@ -236,7 +201,7 @@ def test_accuracy_one_and_many_connections(gateway, echo, conns):
     # Every thread connects first, so the window starts with the first request, not with connects.
     start = time.monotonic() + 0.5
     stop_at = start + DURATION
-    threads = [threading.Thread(target=_hammer, args=(gw.port, start, stop_at, counts, lock, errors))
+    threads = [threading.Thread(target=hammer, args=(gw.port, "/api/x", start, stop_at, counts, lock, errors))
                for _ in range(conns)]
     for t in threads:
         t.start()
