@@ -1,7 +1,7 @@
 // Where requests go: every upstream instance of the config in one table (pools and health are
 // per instance), grouped into clusters: one per route, one per aggregate backend. Built once at
-// start-up and shared read-only by the workers; a worker keeps its own pick cursors, so picking
-// takes no lock. Balancing by load, health and DNS (issue 14) grow here without touching callers.
+// start-up and shared read-only by the workers. Picking an instance is upstream::Traffic's
+// (traffic.h: balancer, host state, breakers over the same numbering).
 #pragma once
 
 #include <cstdint>
@@ -30,11 +30,6 @@ class Clusters {
     return clusters_[leg_base_[aggregate_index] + k];
   }
   size_t cluster_count() const { return clusters_.size(); }
-
-  // Round robin from the worker's cursor for this cluster (cursors: one per cluster, per worker).
-  static uint32_t pick(const Cluster& c, uint32_t& cursor) {
-    return c.size == 1 ? c.first : c.first + cursor++ % c.size;
-  }
 
  private:
   std::vector<const config::Target*> instances_;
