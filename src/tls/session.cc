@@ -161,26 +161,26 @@ void Session::bio_write(const char* src, size_t n) {
     out_.clear();
     out_off_ = 0;
   } else if (out_off_ >= kMaxPendingOutput) {
-    out_.erase(out_.begin(), out_.begin() + static_cast<ptrdiff_t>(out_off_));
+    out_.erase_front(out_off_);
     out_off_ = 0;
   }
   if (out_.capacity() == 0) out_.reserve(kMaxRecordPlaintext + 512);
-  out_.insert(out_.end(), src, src + n);
+  out_.append(src, n);
 }
 
-std::vector<char> Session::take_output() {
+core::SkewedBytes Session::take_output() {
   if (out_off_ > 0) {
-    out_.erase(out_.begin(), out_.begin() + static_cast<ptrdiff_t>(out_off_));
+    out_.erase_front(out_off_);
     out_off_ = 0;
   }
-  std::vector<char> taken;
+  core::SkewedBytes taken;
   taken.swap(out_);
   out_.swap(spare_);
   out_.clear();
   return taken;
 }
 
-void Session::recycle_output(std::vector<char>&& buf) {
+void Session::recycle_output(core::SkewedBytes&& buf) {
   buf.clear();
   if (buf.capacity() > spare_.capacity()) spare_ = std::move(buf);
 }
@@ -298,10 +298,10 @@ void Session::close_notify() {
 void Session::release_buffers() {
   SSL_free_buffers(ssl_);  // refuses (harmlessly) while a buffer holds data
   if (out_off_ == out_.size()) {
-    std::vector<char>().swap(out_);
+    out_.release();
     out_off_ = 0;
   }
-  std::vector<char>().swap(spare_);
+  spare_.release();
 }
 
 void Session::store_session(SSL_SESSION* s) {

@@ -36,6 +36,9 @@ class Buffers {
 
   ring::BufferRing& ring() { return ring_; }
   uint32_t block_size() const { return block_size_; }
+  // The most a connection's unconsumed input may hold (half a block: a gathered head must still
+  // fit in a block after it has been moved to the block's front).
+  uint32_t input_limit() const { return block_size_ / 2; }
 
   char* take_block();
   void give_block(char* b);

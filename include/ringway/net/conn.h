@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ringway/core/skewed.h"
 #include "ringway/core/timer_list.h"
 #include "ringway/net/buffers.h"
 #include "ringway/ring/loop.h"
@@ -71,7 +72,7 @@ class Transport {
   TransportKind kind_ = TransportKind::kPlain;
   // TLS only.
   std::unique_ptr<tls::Session> session_;
-  std::vector<char> wire_;      // ciphertext of the send in flight (taken from the session)
+  core::SkewedBytes wire_;      // ciphertext of the send in flight (taken from the session)
   uint32_t wire_off_ = 0;
   uint32_t sealed_ = 0;         // plaintext of the send op's ranges sealed so far
   std::vector<char> stash_;     // received ciphertext not consumed yet (the input was full)
@@ -112,8 +113,13 @@ struct Conn {
   void open(int socket_fd, TransportKind kind, std::unique_ptr<tls::Session> session = nullptr);
 
   // --- the socket, always through the transport ---
-  // A receive into a provided buffer of br; poll_first when no data can be there yet.
-  void prep_recv(io_uring_sqe* s, const ring::BufferRing& br, bool poll_first, uint64_t ud) const;
+  // A receive into a provided buffer of br; poll_first when no data can be there yet. `limit` is
+  // the one received() will be given: a plain connection holding part of a head receives no
+  // more than fits under it (the rest stays in the socket), so a large buffer never turns a
+  // head that fits into a "too large" one. TLS takes a whole buffer: what does not fit waits in
+  // the transport.
+  void prep_recv(io_uring_sqe* s, const ring::BufferRing& br, uint32_t limit, bool poll_first,
+                 uint64_t ud) const;
   // Received bytes (provided buffer bid) become plaintext in `in`; the buffer is returned to b.
   // TLS reads at most up to `limit` bytes of `in`; the rest waits in the transport
   // (has_pending_plaintext) until the owner wants more.

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "ringway/core/skewed.h"
 #include "ringway/tls/server_context.h"  // ClientAuth
 
 typedef struct ssl_st SSL;
@@ -110,8 +111,8 @@ class Session {
   // Moves the sealed output out as the caller's buffer, so the caller can send from it while the
   // session goes on (a read may append a ticket or an alert to output() and move its bytes). The
   // session seals further output into another buffer. Give it back with recycle_output().
-  std::vector<char> take_output();
-  void recycle_output(std::vector<char>&& buf);
+  core::SkewedBytes take_output();
+  void recycle_output(core::SkewedBytes&& buf);
 
   // Queues our close_notify alert (RFC 8446 6.1) into output(). Idempotent.
   void close_notify();
@@ -152,8 +153,10 @@ class Session {
   ClientContext* client_ = nullptr;   // client side only
   std::string cache_key_;             // client side only
   const Input* in_ = nullptr;         // set for the duration of one call
-  std::vector<char> out_;
-  std::vector<char> spare_;  // a sent buffer, reused so taking output allocates nothing
+  // Sealed records, in skewed memory: OpenSSL's record buffer is page-aligned, and appending
+  // records from it to page-aligned memory is the slow copy core/skewed.h explains.
+  core::SkewedBytes out_;
+  core::SkewedBytes spare_;  // a sent buffer, reused so taking output allocates nothing
   size_t out_off_ = 0;
   std::string_view failure_;
   mutable std::string peer_subject_;  // peer_subject() cache

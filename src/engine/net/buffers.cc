@@ -1,6 +1,9 @@
 #include "ringway/net/buffers.h"
 
 #include <cstring>
+#include <new>
+
+#include "ringway/core/skewed.h"
 
 namespace ringway::net {
 namespace {
@@ -8,7 +11,7 @@ constexpr size_t kMaxSpareBlocks = 256;  // the rest go back to the allocator
 }  // namespace
 
 Buffers::~Buffers() {
-  for (char* b : blocks_) delete[] b;
+  for (char* b : blocks_) core::free_skewed(b);
 }
 
 bool Buffers::init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size,
@@ -23,14 +26,17 @@ char* Buffers::take_block() {
     blocks_.pop_back();
     return b;
   }
-  return new char[block_size_];
+  // Skewed (core/skewed.h): TLS opens records from OpenSSL's page-aligned buffer into blocks.
+  char* b = core::alloc_skewed(block_size_);
+  if (b == nullptr) throw std::bad_alloc();
+  return b;
 }
 
 void Buffers::give_block(char* b) {
   if (blocks_.size() < kMaxSpareBlocks) {
     blocks_.push_back(b);
   } else {
-    delete[] b;
+    core::free_skewed(b);
   }
 }
 

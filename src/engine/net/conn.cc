@@ -92,9 +92,14 @@ RecvResult open_records(Buffers& b, Buf& in, tls::Session& s, tls::Input& input,
 
 }  // namespace
 
-void Conn::prep_recv(io_uring_sqe* s, const ring::BufferRing& br, bool poll_first,
+void Conn::prep_recv(io_uring_sqe* s, const ring::BufferRing& br, uint32_t limit, bool poll_first,
                      uint64_t ud) const {
-  io_uring_prep_recv(s, fd, nullptr, br.buffer_size(), 0);
+  uint32_t len = br.buffer_size();
+  if (transport.kind() == TransportKind::kPlain && in.len > 0) {
+    // One byte past the limit when nothing fits: that receive reports the head too large.
+    len = std::min(len, in.len < limit ? limit - in.len : 1);
+  }
+  io_uring_prep_recv(s, fd, nullptr, len, 0);
   if (poll_first) s->ioprio |= IORING_RECVSEND_POLL_FIRST;
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = br.group();
@@ -145,7 +150,7 @@ void Conn::release_idle_buffers() {
   if (!transport.tls() || send.busy || has_pending_plaintext()) return;
   Transport& t = transport;
   if (t.wire_off_ == t.wire_.size()) {
-    std::vector<char>().swap(t.wire_);
+    t.wire_.release();
     t.wire_off_ = 0;
   }
   if (t.stash_.empty()) std::vector<char>().swap(t.stash_);

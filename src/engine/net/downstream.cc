@@ -129,7 +129,7 @@ void Worker::arm_client_recv(DownstreamConn& c, bool poll_first) {
     tls_deliveries_.push_back(&c);
     return;
   }
-  c.prep_recv(loop_.sqe(), buffers_.ring(), poll_first, ring::pack(c.index, c.gen, kOpClientRecv));
+  c.prep_recv(loop_.sqe(), buffers_.ring(), buffers_.input_limit(), poll_first, ring::pack(c.index, c.gen, kOpClientRecv));
   c.recv_armed = true;
   ++c.pending;
 }
@@ -156,7 +156,7 @@ void Worker::on_client_recv(DownstreamConn& c, int res, uint32_t flags) {
   char* data = buffers_.ring().data(static_cast<uint16_t>(bid));
   metrics_->add_bytes_in(static_cast<uint64_t>(res));
   if (c.ex != nullptr) c.ex->bytes_in += static_cast<uint64_t>(res);
-  on_client_plaintext(c, c.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2));
+  on_client_plaintext(c, c.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.input_limit()));
 }
 
 // What the transport made of received bytes.

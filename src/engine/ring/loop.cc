@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "ringway/core/skewed.h"
+
 namespace ringway::ring {
 namespace {
 
@@ -101,7 +103,7 @@ BufferRing::~BufferRing() {
     io_uring_unregister_buf_ring(ring_, group_);
     munmap(br_, ring_bytes_);
   }
-  std::free(base_);
+  core::free_skewed(base_);
 }
 
 bool BufferRing::init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size,
@@ -131,7 +133,10 @@ bool BufferRing::init(io_uring* ring, uint16_t group, uint32_t count, uint32_t s
   io_uring_buf_ring_init(br_);
   // Buffer memory is reserved here but only touched (and so only resident) once the kernel
   // fills a buffer: an idle gateway stays small.
-  if (posix_memalign(reinterpret_cast<void**>(&base_), 4096, static_cast<size_t>(count) * size) != 0) {
+  // Skewed memory (core/skewed.h): OpenSSL seals records from these buffers into its own
+  // page-aligned one.
+  base_ = core::alloc_skewed(static_cast<size_t>(count) * size);
+  if (base_ == nullptr) {
     error = "out of memory for receive buffers";
     return false;
   }

@@ -138,7 +138,7 @@ void Worker::arm_up_recv(UpstreamConn& u, bool poll_first) {
     up_tls_deliveries_.push_back(&u);
     return;
   }
-  u.prep_recv(loop_.sqe(), buffers_.ring(), poll_first, ring::pack(u.index, u.gen, kOpUpRecv));
+  u.prep_recv(loop_.sqe(), buffers_.ring(), buffers_.input_limit(), poll_first, ring::pack(u.index, u.gen, kOpUpRecv));
   u.recv_armed = true;
   ++u.pending;
 }
@@ -165,7 +165,7 @@ void Worker::on_up_recv(UpstreamConn& u, int res, uint32_t flags) {
     return;
   }
   char* data = buffers_.ring().data(static_cast<uint16_t>(bid));
-  on_up_plaintext(u, u.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.block_size() / 2));
+  on_up_plaintext(u, u.received(buffers_, data, static_cast<uint32_t>(res), bid, buffers_.input_limit()));
 }
 
 // What the transport made of received bytes.
