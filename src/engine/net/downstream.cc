@@ -56,8 +56,6 @@ void Worker::on_accept(int res, uint32_t flags, bool admin, uint32_t slot) {
       c.ex = nullptr;
       ++open_clients_;
       metrics_->downstream_opened();
-      int one = 1;
-      setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       sockaddr_storage peer{};
       socklen_t len = sizeof(peer);
       c.client_ip_len = 0;
@@ -166,8 +164,8 @@ void Worker::on_client_plaintext(DownstreamConn& c, net::RecvResult r) {
   switch (r) {
     case net::RecvResult::kData:
       break;
-    case net::RecvResult::kNothing:
-      arm_client_recv(c);
+    case net::RecvResult::kNothing:  // a handshake flight went out: the answer is not here yet
+      arm_client_recv(c, true);
       return;
     case net::RecvResult::kTooLarge:
       local_reply(c, 431, "request head too large", true);

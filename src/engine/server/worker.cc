@@ -38,6 +38,9 @@ int open_listener(const config::Address& a, bool reuseport, std::string& error) 
   // Each worker has its own accept queue; the kernel spreads connections over them.
   if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (a.addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  // Accepted sockets inherit it (Linux copies the listener's TCP options): no setsockopt per
+  // connection.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) != 0 || listen(fd, 4096) != 0) {
     error = "listen on " + a.host + ":" + std::to_string(a.port) + ": " + std::strerror(errno);
     close(fd);
